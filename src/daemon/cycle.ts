@@ -1,0 +1,270 @@
+import type { Logger } from 'pino';
+import { type ControllerState, decide, parseControllerState } from '../core/decide.js';
+import type { Action, Reason, Signal, SignalName, Signals } from '../core/types.js';
+import { SIGNAL_NAMES } from '../core/types.js';
+import { ConflictError, type MirrorLocation, type RouteStore, type VirtualService } from '../mesh/index.js';
+import { locateMirrors, PAUSED_ANNOTATION } from '../mesh/index.js';
+import type { MirrorPolicy } from '../policy/types.js';
+import type { SignalReading, SignalRequest, SignalSource } from '../signals/index.js';
+
+/** Annotation holding the controller state of every policy that manages the VirtualService. */
+export const STATE_ANNOTATION = 'mirror-autoscaler.io/state';
+
+/** How many times a write is retried after a concurrent edit before the cycle gives up on it. */
+export const MAX_WRITE_ATTEMPTS = 3;
+
+/** What one cycle did for one policy: the row of `plan`, the audit record of `run`. */
+export interface PolicyOutcome {
+  policy: string;
+  /** "NAMESPACE/NAME" */
+  virtualService: string;
+  /** Route names (or `http[i]` for unnamed routes) whose mirror the policy manages. */
+  routes: string[];
+  currentPercent: number | null;
+  proposedPercent: number | null;
+  action: Action | null;
+  reason: Reason | null;
+  message: string;
+  /** Observed value per signal; null where not configured or absent. */
+  signals: Record<SignalName, number | null>;
+  /** Why a configured signal has no value (NoTraffic, NoSeries, QueryFailed, Stale). */
+  absent: Partial<Record<SignalName, string>>;
+  guardrails: MirrorPolicy['guardrails'];
+  /** written: patched; recorded: dry run; none: nothing to write; failed: write gave up. */
+  write: 'written' | 'recorded' | 'none' | 'failed';
+  error?: string;
+}
+
+/** Dependencies of a cycle; everything that touches the world comes in here. */
+export interface CycleDeps {
+  signals: SignalSource;
+  routes: RouteStore;
+  /** Epoch milliseconds. */
+  now: () => number;
+  logger: Logger;
+  /** In-memory controller state per policy; read from the VirtualService annotation when missing. */
+  states: Map<string, ControllerState>;
+}
+
+/** Turns policies into the batched signal requests of one cycle. */
+export function signalRequests(policies: readonly MirrorPolicy[]): SignalRequest[] {
+  return policies.map((p) => ({
+    key: p.name,
+    namespace: p.target.namespace,
+    workload: p.target.workload,
+    windowSeconds: p.windowSeconds,
+    guardrails: SIGNAL_NAMES.filter((s) => p.guardrails[s] !== undefined),
+    queries: p.queries,
+  }));
+}
+
+function routeLabel(loc: MirrorLocation): string {
+  return loc.routeName ?? `http[${loc.routeIndex}]`;
+}
+
+function vsKey(p: MirrorPolicy): string {
+  return `${p.virtualService.namespace}/${p.virtualService.name}`;
+}
+
+function signalValues(signals: Signals, policy: MirrorPolicy): Pick<PolicyOutcome, 'signals' | 'absent'> {
+  const values: Record<SignalName, number | null> = { cpuUtilization: null, errorRate: null, latencyP99Ms: null };
+  const absent: Partial<Record<SignalName, string>> = {};
+  for (const name of SIGNAL_NAMES) {
+    if (policy.guardrails[name] === undefined) continue;
+    const s: Signal | undefined = signals[name];
+    if (s?.kind === 'value') values[name] = s.value;
+    else absent[name] = s?.reason ?? 'NoSeries';
+  }
+  return { signals: values, absent };
+}
+
+/** Reads the state of one policy from the VirtualService annotation; malformed state is ignored. */
+export function readState(vs: VirtualService, policy: string): ControllerState | undefined {
+  const raw = vs.metadata?.annotations?.[STATE_ANNOTATION];
+  if (typeof raw !== 'string') return undefined;
+  try {
+    const all: unknown = JSON.parse(raw);
+    if (typeof all !== 'object' || all === null || Array.isArray(all)) return undefined;
+    return parseControllerState((all as Record<string, unknown>)[policy]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The annotation value with this policy's state replaced and every other policy's kept. */
+export function writeState(vs: VirtualService, policy: string, state: ControllerState): string {
+  let all: Record<string, unknown> = {};
+  const raw = vs.metadata?.annotations?.[STATE_ANNOTATION];
+  if (typeof raw === 'string') {
+    try {
+      const parsed: unknown = JSON.parse(raw);
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+        all = parsed as Record<string, unknown>;
+      }
+    } catch {
+      // A corrupt annotation is replaced rather than kept: it cannot be read by anyone.
+    }
+  }
+  all[policy] = state;
+  return JSON.stringify(all);
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+const QUERY_FAILED = (detail: string): SignalReading => ({
+  signals: Object.fromEntries(SIGNAL_NAMES.map((n) => [n, { kind: 'absent', reason: 'QueryFailed', detail }])),
+  requestRate: { kind: 'absent', reason: 'QueryFailed', detail },
+});
+
+/**
+ * One evaluation of every policy: one list of VirtualServices per namespace, one batch of signal queries,
+ * then a decision per policy and, unless `dryRun`, a guarded JSON Patch for every change.
+ * A broken policy yields an outcome with `error` and never stops the others.
+ */
+export async function runCycle(
+  policies: readonly MirrorPolicy[],
+  deps: CycleDeps,
+  options: { dryRun: boolean },
+): Promise<PolicyOutcome[]> {
+  const now = deps.now();
+  const namespaces = [...new Set(policies.map((p) => p.virtualService.namespace))].sort();
+  const [listed, readings] = await Promise.all([
+    deps.routes.list(namespaces).then(
+      (m) => ({ ok: true as const, m }),
+      (err: unknown) => ({ ok: false as const, err: errorMessage(err) }),
+    ),
+    deps.signals.fetch(signalRequests(policies), new Date(now)).catch((err: unknown) => {
+      // fetch is not supposed to throw; if it does, every signal is failed, which can only hold or lower.
+      deps.logger.error({ err }, 'signal source failed');
+      return new Map<string, SignalReading>();
+    }),
+  ]);
+  const outcomes: PolicyOutcome[] = [];
+  for (const policy of policies) {
+    const reading = readings.get(policy.name) ?? QUERY_FAILED('no reading returned for this policy');
+    if (!listed.ok) {
+      outcomes.push(failed(policy, reading, `listing VirtualServices failed: ${listed.err}`));
+      continue;
+    }
+    outcomes.push(await evaluate(policy, listed.m, reading, deps, now, options.dryRun));
+  }
+  return outcomes;
+}
+
+function blank(policy: MirrorPolicy, reading: SignalReading): PolicyOutcome {
+  return {
+    policy: policy.name,
+    virtualService: vsKey(policy),
+    routes: [],
+    currentPercent: null,
+    proposedPercent: null,
+    action: null,
+    reason: null,
+    message: '',
+    ...signalValues(reading.signals, policy),
+    guardrails: policy.guardrails,
+    write: 'none',
+  };
+}
+
+function failed(policy: MirrorPolicy, reading: SignalReading, error: string): PolicyOutcome {
+  return { ...blank(policy, reading), message: error, error };
+}
+
+async function evaluate(
+  policy: MirrorPolicy,
+  vsMap: Map<string, VirtualService>,
+  reading: SignalReading,
+  deps: CycleDeps,
+  now: number,
+  dryRun: boolean,
+): Promise<PolicyOutcome> {
+  const log = deps.logger.child({ policy: policy.name, virtualService: vsKey(policy) });
+  let vs = vsMap.get(vsKey(policy));
+  for (let attempt = 1; ; attempt++) {
+    if (!vs) return failed(policy, reading, `VirtualService ${vsKey(policy)} not found`);
+    const located = locateMirrors(vs, {
+      ...(policy.virtualService.route !== undefined && { route: policy.virtualService.route }),
+      host: policy.target.host,
+      namespace: policy.virtualService.namespace,
+      ...(policy.target.subset !== undefined && { subset: policy.target.subset }),
+    });
+    if (!Array.isArray(located)) return failed(policy, reading, located.message);
+    // Several routes may mirror to the target; the highest percentage in effect is the one the target feels.
+    const current = Math.max(...located.map((l) => l.percent));
+    const row: PolicyOutcome = {
+      ...blank(policy, reading),
+      routes: located.map(routeLabel),
+      currentPercent: current,
+    };
+    if (vs.metadata?.annotations?.[PAUSED_ANNOTATION] === 'true') {
+      return {
+        ...row,
+        proposedPercent: current,
+        action: 'hold',
+        reason: 'Paused',
+        message: `${PAUSED_ANNOTATION} is "true": automation paused`,
+      };
+    }
+    const state = deps.states.get(policy.name) ?? readState(vs, policy.name);
+    const decision = decide({
+      now,
+      policy,
+      currentPercent: current,
+      signals: reading.signals,
+      requestRate: reading.requestRate,
+      state,
+    });
+    const outcome: PolicyOutcome = {
+      ...row,
+      proposedPercent: decision.percent,
+      action: decision.action,
+      reason: decision.reason,
+      message: decision.message,
+    };
+    const audit = {
+      audit: true,
+      routes: outcome.routes,
+      from: current,
+      to: decision.percent,
+      action: decision.action,
+      reason: decision.reason,
+      signals: outcome.signals,
+      guardrails: policy.guardrails,
+    };
+    if (decision.action === 'hold') {
+      deps.states.set(policy.name, decision.state);
+      return outcome;
+    }
+    if (dryRun) {
+      // A dry run answers "what would it do now" from the real percentage every cycle, so the state of a
+      // change that was never made is not kept.
+      log.info({ ...audit, dryRun: true }, `would set mirror percentage ${current} -> ${decision.percent}`);
+      return { ...outcome, write: 'recorded' };
+    }
+    try {
+      const updated = await deps.routes.patchPercent(vs, located, decision.percent, {
+        [STATE_ANNOTATION]: writeState(vs, policy.name, decision.state),
+      });
+      vsMap.set(vsKey(policy), updated);
+      deps.states.set(policy.name, decision.state);
+      log.info(audit, `mirror percentage ${current} -> ${decision.percent}: ${decision.message}`);
+      return { ...outcome, write: 'written' };
+    } catch (err) {
+      if (err instanceof ConflictError && attempt < MAX_WRITE_ATTEMPTS) {
+        // Someone else changed the object between our read and our patch: read again and decide again.
+        log.debug({ attempt }, 'conflict, re-reading VirtualService');
+        vs = await deps.routes
+          .get(policy.virtualService.namespace, policy.virtualService.name)
+          .catch(() => undefined);
+        if (vs) vsMap.set(vsKey(policy), vs);
+        continue;
+      }
+      const error = `writing ${vsKey(policy)} failed: ${errorMessage(err)}`;
+      log.warn({ err }, error);
+      return { ...outcome, write: 'failed', error };
+    }
+  }
+}

@@ -1,0 +1,23 @@
+/** Policy files: format, validation, loading and JSON Schema. The daemon and the CLI share this module. */
+export { formatDuration, parseDuration } from './duration.js';
+export {
+  findConflicts,
+  loadPolicyDir,
+  loadPolicyDirOrThrow,
+  loadPolicyFile,
+  POLICY_EXTENSIONS,
+} from './load.js';
+export {
+  formatProblem,
+  MAX_ALIASES,
+  MAX_POLICY_BYTES,
+  type ParsedPolicy,
+  type PolicyAnchors,
+  PolicyError,
+  type Position,
+  parsePolicy,
+  parsePolicyDetailed,
+} from './parse.js';
+export { checkQueryTemplate, QUERY_PLACEHOLDERS, type QueryVars, renderQuery } from './query.js';
+export { policyJsonSchema, policyJsonSchemaText } from './schema.js';
+export { API_VERSION, KIND, type MirrorPolicy, type Problem } from './types.js';

@@ -1,0 +1,176 @@
+/**
+ * Reading policy files. Parsing lives in parse.ts; this module only finds files, enforces the size cap,
+ * and checks what no single file can: duplicate names and two policies steering the same mirror.
+ */
+import { open, readdir, stat } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { MAX_POLICY_BYTES, type ParsedPolicy, PolicyError, parsePolicyDetailed } from './parse.js';
+import type { MirrorPolicy, Problem } from './types.js';
+
+/** File extensions read from a policy directory (case-insensitive). */
+export const POLICY_EXTENSIONS = ['.yaml', '.yml'] as const;
+
+function errorCode(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string')
+    return err.code;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function fileProblem(file: string, message: string): Problem {
+  return { file, line: 0, col: 0, path: '', message };
+}
+
+/**
+ * Reads a file of at most {@link MAX_POLICY_BYTES}, without reading more than the cap + 1 bytes however large
+ * the file is (a device or a growing file must not exhaust memory).
+ */
+async function readCapped(file: string): Promise<{ text?: string; problem?: Problem }> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(file, 'r');
+    const buf = Buffer.alloc(MAX_POLICY_BYTES + 1);
+    let length = 0;
+    while (length < buf.length) {
+      const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_POLICY_BYTES) {
+      return {
+        problem: {
+          ...fileProblem(file, `file is too large (limit ${MAX_POLICY_BYTES} bytes)`),
+          line: 1,
+          col: 1,
+        },
+      };
+    }
+    return { text: buf.subarray(0, length).toString('utf8') };
+  } catch (err) {
+    return { problem: fileProblem(file, `cannot read policy file: ${errorCode(err)}`) };
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Reads and validates one policy file.
+ * @returns the policy when valid, and every problem. Never throws.
+ */
+export async function loadPolicyFile(file: string): Promise<{ policy?: MirrorPolicy; problems: Problem[] }> {
+  const { text, problem } = await readCapped(file);
+  if (text === undefined) return { problems: problem === undefined ? [] : [problem] };
+  const { policy, problems } = parsePolicyDetailed(text, file);
+  return policy === undefined ? { problems } : { policy, problems };
+}
+
+/**
+ * Loads every `*.yaml` / `*.yml` file directly in `dir` (sorted by name; sub-directories and dot-files are
+ * skipped, which also skips the `..data` links of a mounted ConfigMap while following its file links).
+ * Checks each file, then that names are unique and no two policies steer the same mirror.
+ * @returns the valid policies and every problem in every file. Never throws.
+ */
+export async function loadPolicyDir(dir: string): Promise<{ policies: MirrorPolicy[]; problems: Problem[] }> {
+  let names: string[];
+  try {
+    const info = await stat(dir);
+    if (!info.isDirectory()) return { policies: [], problems: [fileProblem(dir, 'not a directory')] };
+    names = await readdir(dir);
+  } catch (err) {
+    const code = errorCode(err);
+    const message =
+      code === 'ENOENT' ? 'policy directory not found' : `cannot read policy directory: ${code}`;
+    return { policies: [], problems: [fileProblem(dir, message)] };
+  }
+  const candidates = names
+    .filter(
+      (n) =>
+        !n.startsWith('.') && (POLICY_EXTENSIONS as readonly string[]).includes(extname(n).toLowerCase()),
+    )
+    .sort();
+  const parsed: ParsedPolicy[] = [];
+  const problems: Problem[] = [];
+  let files = 0;
+  for (const name of candidates) {
+    const file = join(dir, name);
+    try {
+      if (!(await stat(file)).isFile()) continue;
+    } catch (err) {
+      problems.push(fileProblem(file, `cannot read policy file: ${errorCode(err)}`));
+      continue;
+    }
+    files++;
+    const { text, problem } = await readCapped(file);
+    if (problem !== undefined) problems.push(problem);
+    if (text === undefined) continue;
+    const result = parsePolicyDetailed(text, file);
+    problems.push(...result.problems);
+    parsed.push(result);
+  }
+  if (files === 0 && problems.length === 0) {
+    problems.push(
+      fileProblem(dir, `no policy files (${POLICY_EXTENSIONS.map((e) => `*${e}`).join(', ')}) found`),
+    );
+  }
+  problems.push(...findConflicts(parsed));
+  const clashing = new Set(problems.map((p) => p.file));
+  // A policy that clashes with another is dropped with its problem; the first of a pair stays usable.
+  const policies = parsed.flatMap((p) =>
+    p.policy !== undefined && !clashing.has(p.policy.file) ? [p.policy] : [],
+  );
+  return { policies, problems };
+}
+
+/**
+ * Like {@link loadPolicyDir} for callers that cannot run with a partial set (the daemon at start-up).
+ * @throws PolicyError carrying every problem
+ */
+export async function loadPolicyDirOrThrow(dir: string): Promise<MirrorPolicy[]> {
+  const { policies, problems } = await loadPolicyDir(dir);
+  if (problems.length > 0) throw new PolicyError(problems);
+  return policies;
+}
+
+function overlaps(a: string | undefined, b: string | undefined): boolean {
+  return a === undefined || b === undefined || a === b;
+}
+
+/**
+ * Problems between files: a repeated metadata.name, and two policies that would steer the same mirror
+ * (same VirtualService and mirror host, overlapping route and subset), which would fight each other.
+ * Each problem is reported on the later file and names the earlier one.
+ */
+export function findConflicts(parsed: readonly ParsedPolicy[]): Problem[] {
+  const out: Problem[] = [];
+  const seen: { policy: MirrorPolicy; at: string }[] = [];
+  for (const { policy, anchors } of parsed) {
+    if (policy === undefined || anchors === undefined) continue;
+    const first = seen.find((s) => s.policy.name === policy.name);
+    if (first !== undefined) {
+      out.push({
+        file: policy.file,
+        ...anchors.name,
+        path: 'metadata.name',
+        message: `duplicate policy name ${JSON.stringify(policy.name)}; also defined in ${first.at}`,
+      });
+    }
+    const rival = seen.find(
+      (s) =>
+        s.policy.virtualService.namespace === policy.virtualService.namespace &&
+        s.policy.virtualService.name === policy.virtualService.name &&
+        s.policy.target.host === policy.target.host &&
+        overlaps(s.policy.virtualService.route, policy.virtualService.route) &&
+        overlaps(s.policy.target.subset, policy.target.subset),
+    );
+    if (rival !== undefined) {
+      const vs = `${policy.virtualService.namespace}/${policy.virtualService.name}`;
+      out.push({
+        file: policy.file,
+        ...anchors.virtualService,
+        path: 'spec.virtualService',
+        message: `steers the same mirror as policy ${JSON.stringify(rival.policy.name)} in ${rival.at} (VirtualService ${vs}, host ${policy.target.host}); routes and subsets must not overlap`,
+      });
+    }
+    seen.push({ policy, at: `${policy.file}:${anchors.name.line}:${anchors.name.col}` });
+  }
+  return out;
+}

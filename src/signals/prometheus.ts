@@ -1,0 +1,485 @@
+/**
+ * SignalSource backed by the Prometheus HTTP API (prometheus-query).
+ *
+ * Cost per cycle with default queries: for every distinct rate window and every chunk of at most
+ * `maxWorkloadsPerQuery` distinct workloads, one traffic query (request rate, 5xx rate, freshness), one CPU query
+ * (usage, requests, freshness) and, when a policy in the chunk watches latency, one p99 query. So N workloads
+ * on one window cost 3 x ceil(N / 500) queries: 3 for 1 to 500, 6 for 1,000. Override queries add one query per
+ * (policy, overridden signal) because their text differs per policy.
+ */
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
+import { PrometheusDriver } from 'prometheus-query';
+import type { Signal, SignalName, Signals } from '../core/types.js';
+import {
+  type ClassifyContext,
+  type CpuObservation,
+  classifyOverride,
+  classifyWorkload,
+  collectCpu,
+  collectLatency,
+  collectTraffic,
+  type OverrideResult,
+  type QueryOutcome,
+  type TrafficObservation,
+  type VectorSample,
+  type WorkloadObservations,
+  type WorkloadSignals,
+} from './classify.js';
+import { type BasicAuth, DEFAULT_TIMEOUT_MS, PrometheusConfigError, redactUrl } from './config.js';
+import {
+  chunkWorkloads,
+  cpuQuery,
+  DEFAULT_MAX_WORKLOADS_PER_QUERY,
+  isSafeName,
+  latencyQuery,
+  renderOverride,
+  trafficQuery,
+  type WorkloadRef,
+  workloadKey,
+} from './promql.js';
+import type { SignalReading, SignalRequest, SignalSource } from './types.js';
+
+/** Default age after which the newest sample behind a signal makes it Stale: one missed scrape at 60 s, or more at 15-30 s. */
+export const DEFAULT_STALE_AFTER_SECONDS = 120;
+/** Default number of queries in flight at once; bounds the load a cycle with many overrides puts on Prometheus. */
+export const DEFAULT_MAX_CONCURRENT_QUERIES = 8;
+
+/** The subset of a pino logger this adapter uses. */
+export interface SignalLogger {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Reported once per query sent, for metrics and for tests that assert batching. */
+export interface QueryEvent {
+  /** batch: a default query shared by many policies; override: one policy's own query. */
+  readonly kind: 'batch' | 'override';
+  readonly query: string;
+  readonly durationMs: number;
+  readonly ok: boolean;
+  readonly detail?: string;
+}
+
+/** Options of PrometheusSignalSource. */
+export interface PrometheusSignalSourceOptions {
+  /** Base URL of Prometheus, e.g. http://prometheus:9090 or https://host/prometheus (a path prefix is kept). */
+  readonly url: string;
+  /** Per-query timeout in milliseconds (client side, and passed to Prometheus). Default 10000. */
+  readonly timeoutMs?: number;
+  readonly bearerToken?: string;
+  readonly basicAuth?: BasicAuth;
+  /** A signal whose newest sample is older than this is Stale. Default 120. */
+  readonly staleAfterSeconds?: number;
+  /** Distinct workloads per batched query. Default 500. */
+  readonly maxWorkloadsPerQuery?: number;
+  /** Queries in flight at once. Default 8. */
+  readonly maxConcurrentQueries?: number;
+  readonly logger?: SignalLogger;
+  readonly onQuery?: (event: QueryEvent) => void;
+}
+
+type ResultShape = { kind: 'vector'; samples: VectorSample[] } | { kind: 'scalar'; value: number };
+
+/** The default queries of one window and one chunk of workloads, and their outcomes once run. */
+interface Batch {
+  readonly windowSeconds: number;
+  readonly refs: readonly WorkloadRef[];
+  /** Some policy in the chunk watches p99 with the default query. */
+  readonly wantsLatency: boolean;
+  traffic?: QueryOutcome<Map<string, TrafficObservation>>;
+  cpu?: QueryOutcome<Map<string, CpuObservation>>;
+  latency?: QueryOutcome<Map<string, number>>;
+}
+
+/** Reads mirror-target signals from Prometheus with batched default queries and per-policy overrides. */
+export class PrometheusSignalSource implements SignalSource {
+  readonly #driver: PrometheusDriver;
+  readonly #timeoutMs: number;
+  readonly #staleAfterSeconds: number;
+  readonly #maxWorkloads: number;
+  readonly #maxConcurrent: number;
+  readonly #logger: SignalLogger | undefined;
+  readonly #onQuery: ((event: QueryEvent) => void) | undefined;
+  readonly #secrets: string[];
+  #queryCount = 0;
+
+  /**
+   * @throws PrometheusConfigError when an option is unusable (bad URL, non-positive timeout, token and basic auth together).
+   */
+  constructor(options: PrometheusSignalSourceOptions) {
+    const { url } = options;
+    try {
+      const u = new URL(url);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
+    } catch {
+      throw new PrometheusConfigError('url', `must be an http(s) URL (got "${redactUrl(url)}")`);
+    }
+    this.#timeoutMs = positive('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    this.#staleAfterSeconds = positive(
+      'staleAfterSeconds',
+      options.staleAfterSeconds ?? DEFAULT_STALE_AFTER_SECONDS,
+    );
+    this.#maxWorkloads = positive(
+      'maxWorkloadsPerQuery',
+      options.maxWorkloadsPerQuery ?? DEFAULT_MAX_WORKLOADS_PER_QUERY,
+    );
+    this.#maxConcurrent = positive(
+      'maxConcurrentQueries',
+      options.maxConcurrentQueries ?? DEFAULT_MAX_CONCURRENT_QUERIES,
+    );
+    if (options.bearerToken !== undefined && options.basicAuth !== undefined) {
+      throw new PrometheusConfigError('bearerToken', 'set either bearerToken or basicAuth, not both');
+    }
+    this.#logger = options.logger;
+    this.#onQuery = options.onQuery;
+
+    // Every form a credential can take on the wire, so that none of them survives into a message.
+    this.#secrets = [];
+    if (options.bearerToken !== undefined) this.#secrets.push(options.bearerToken);
+    if (options.basicAuth !== undefined) {
+      const { username, password } = options.basicAuth;
+      this.#secrets.push(password, Buffer.from(`${username}:${password}`).toString('base64'));
+    }
+    const urlPassword = safeUrlPassword(url);
+    if (urlPassword !== '') this.#secrets.push(urlPassword, decodeURIComponent(urlPassword));
+    this.#secrets = this.#secrets.filter((s) => s.length > 0);
+
+    const timeoutMs = this.#timeoutMs;
+    this.#driver = new PrometheusDriver({
+      endpoint: url,
+      baseURL: '/api/v1/',
+      // Batched selectors can be tens of kilobytes: POST keeps them out of URL length limits.
+      preferPost: true,
+      timeout: timeoutMs,
+      ...(options.bearerToken !== undefined && {
+        headers: { Authorization: `Bearer ${options.bearerToken}` },
+      }),
+      ...(options.basicAuth !== undefined && { auth: { ...options.basicAuth } }),
+      requestInterceptor: {
+        // axios' own timeout only limits socket inactivity; a server that trickles bytes needs a hard deadline.
+        onFulfilled: (config) => {
+          config.signal = AbortSignal.timeout(timeoutMs);
+          return config;
+        },
+      },
+      responseInterceptor: {
+        onFulfilled: (response) => response,
+        onRejected: (error: unknown) => {
+          // prometheus-query drops the HTTP status of an error whose body is not Prometheus JSON (a proxy's
+          // 502 page, say); reshape the body so the status survives into the message.
+          const response = (error as { response?: { status?: number; data?: unknown } } | null)?.response;
+          if (response !== undefined && (typeof response.data !== 'object' || response.data === null)) {
+            response.data = { status: 'error', error: `non-JSON body${snippet(response.data)}` };
+          }
+          return Promise.reject(error);
+        },
+      },
+    });
+  }
+
+  /** Number of queries sent since construction (successful or not). */
+  get queryCount(): number {
+    return this.#queryCount;
+  }
+
+  /**
+   * Reads the signals of every request as of `at`. Never rejects: failures become QueryFailed signals.
+   * @returns one reading per request key.
+   */
+  async fetch(requests: readonly SignalRequest[], at: Date): Promise<Map<string, SignalReading>> {
+    try {
+      return await this.#fetch(requests, at);
+    } catch (err) {
+      // A bug here must not stop the cycle; failed signals can only hold or lower the percentage.
+      const detail = `internal error: ${this.#redact(err instanceof Error ? err.message : String(err))}`;
+      this.#logger?.warn({ detail }, 'signal fetch failed');
+      return new Map(requests.map((r) => [r.key, failedReading(r, detail)]));
+    }
+  }
+
+  async #fetch(requests: readonly SignalRequest[], at: Date): Promise<Map<string, SignalReading>> {
+    const out = new Map<string, SignalReading>();
+    const valid: SignalRequest[] = [];
+    for (const r of requests) {
+      const problem = requestProblem(r);
+      if (problem === undefined) valid.push(r);
+      else out.set(r.key, failedReading(r, problem));
+    }
+
+    const batches = this.#plan(valid);
+    const overrides = new Map<string, QueryOutcome<OverrideResult>>();
+    const tasks: (() => Promise<void>)[] = [];
+    for (const batch of batches) {
+      tasks.push(async () => {
+        const res = await this.#vector('batch', trafficQuery(batch.refs, batch.windowSeconds), at);
+        batch.traffic = res.ok ? { ok: true, value: collectTraffic(res.value) } : res;
+      });
+      tasks.push(async () => {
+        const res = await this.#vector('batch', cpuQuery(batch.refs, batch.windowSeconds), at);
+        batch.cpu = res.ok ? { ok: true, value: collectCpu(res.value) } : res;
+      });
+      if (batch.wantsLatency) {
+        tasks.push(async () => {
+          const res = await this.#vector('batch', latencyQuery(batch.refs, batch.windowSeconds), at);
+          batch.latency = res.ok ? { ok: true, value: collectLatency(res.value) } : res;
+        });
+      }
+    }
+    for (const r of valid) {
+      for (const signal of r.guardrails) {
+        const template = r.queries[signal];
+        if (template === undefined) continue;
+        const id = overrideId(r.key, signal);
+        const rendered = renderOverride(template, r);
+        if ('error' in rendered) {
+          overrides.set(id, { ok: false, detail: rendered.error });
+          continue;
+        }
+        tasks.push(async () => {
+          overrides.set(id, await this.#override(rendered.query, at));
+        });
+      }
+    }
+    await runLimited(tasks, this.#maxConcurrent);
+
+    const atSeconds = at.getTime() / 1000;
+    const byWindowAndWorkload = new Map<string, Batch>();
+    for (const b of batches)
+      for (const ref of b.refs) byWindowAndWorkload.set(batchId(b.windowSeconds, ref), b);
+    for (const r of valid) {
+      const batch = byWindowAndWorkload.get(batchId(r.windowSeconds, r));
+      if (batch === undefined) {
+        out.set(r.key, failedReading(r, 'internal error: request was not batched'));
+        continue;
+      }
+      const ctx: ClassifyContext = {
+        ref: { namespace: r.namespace, workload: r.workload },
+        windowSeconds: r.windowSeconds,
+        atSeconds,
+        staleAfterSeconds: this.#staleAfterSeconds,
+      };
+      const workload = classifyWorkload(observationsFor(batch, workloadKey(r)), ctx);
+      const signals: Partial<Record<SignalName, Signal>> = {};
+      for (const signal of r.guardrails) {
+        const override = overrides.get(overrideId(r.key, signal));
+        signals[signal] =
+          r.queries[signal] !== undefined && override !== undefined
+            ? classifyOverride(override, signal, workload.requestRate, ctx)
+            : defaultSignal(workload, signal);
+      }
+      out.set(r.key, { signals: signals satisfies Signals, requestRate: workload.requestRate });
+    }
+    return out;
+  }
+
+  /** Groups requests by window, then chunks their distinct workloads; marks batches that need the p99 query. */
+  #plan(requests: readonly SignalRequest[]): Batch[] {
+    const byWindow = new Map<number, SignalRequest[]>();
+    for (const r of requests) {
+      const list = byWindow.get(r.windowSeconds) ?? [];
+      list.push(r);
+      byWindow.set(r.windowSeconds, list);
+    }
+    const batches: Batch[] = [];
+    for (const [windowSeconds, list] of [...byWindow].sort((a, b) => a[0] - b[0])) {
+      const wantsLatency = new Set(
+        list
+          .filter((r) => r.guardrails.includes('latencyP99Ms') && r.queries.latencyP99Ms === undefined)
+          .map((r) => workloadKey(r)),
+      );
+      for (const refs of chunkWorkloads(list, this.#maxWorkloads)) {
+        batches.push({
+          windowSeconds,
+          refs,
+          wantsLatency: refs.some((ref) => wantsLatency.has(workloadKey(ref))),
+        });
+      }
+    }
+    return batches;
+  }
+
+  async #vector(kind: QueryEvent['kind'], query: string, at: Date): Promise<QueryOutcome<VectorSample[]>> {
+    const res = await this.#query(kind, query, at);
+    if (!res.ok) return res;
+    if (res.value.kind !== 'vector')
+      return { ok: false, detail: `expected a vector result, got ${res.value.kind}` };
+    return { ok: true, value: res.value.samples };
+  }
+
+  async #override(query: string, at: Date): Promise<QueryOutcome<OverrideResult>> {
+    const res = await this.#query('override', query, at);
+    if (!res.ok) return res;
+    return {
+      ok: true,
+      value: res.value.kind === 'scalar' ? [res.value.value] : res.value.samples.map((s) => s.value),
+    };
+  }
+
+  async #query(kind: QueryEvent['kind'], query: string, at: Date): Promise<QueryOutcome<ResultShape>> {
+    this.#queryCount++;
+    const started = performance.now();
+    let outcome: QueryOutcome<ResultShape>;
+    try {
+      const raw: unknown = await this.#driver.instantQuery(query, at, `${this.#timeoutMs}ms`);
+      outcome = parseResult(raw);
+    } catch (err) {
+      outcome = { ok: false, detail: this.#redact(describeError(err, this.#timeoutMs)) };
+    }
+    const durationMs = performance.now() - started;
+    const detail = outcome.ok ? undefined : outcome.detail;
+    if (detail !== undefined) this.#logger?.warn({ kind, durationMs, detail }, 'Prometheus query failed');
+    else this.#logger?.debug({ kind, durationMs, queryLength: query.length }, 'Prometheus query');
+    this.#onQuery?.({ kind, query, durationMs, ok: outcome.ok, ...(detail !== undefined && { detail }) });
+    return outcome;
+  }
+
+  #redact(text: string): string {
+    let out = text;
+    for (const s of this.#secrets) out = out.split(s).join('[REDACTED]');
+    return out;
+  }
+}
+
+function positive(name: string, v: number): number {
+  if (!Number.isFinite(v) || v <= 0)
+    throw new PrometheusConfigError(name, `must be a positive number (got ${v})`);
+  return v;
+}
+
+function safeUrlPassword(url: string): string {
+  try {
+    return new URL(url).password;
+  } catch {
+    return '';
+  }
+}
+
+function overrideId(key: string, signal: SignalName): string {
+  return `${key}\u0000${signal}`;
+}
+
+function batchId(windowSeconds: number, ref: WorkloadRef): string {
+  return `${windowSeconds}\u0000${workloadKey(ref)}`;
+}
+
+function requestProblem(r: SignalRequest): string | undefined {
+  // Names end up inside PromQL strings; anything outside DNS-1123 is refused rather than escaped.
+  if (!isSafeName(r.namespace)) return `namespace "${r.namespace}" is not a DNS-1123 name`;
+  if (!isSafeName(r.workload)) return `workload "${r.workload}" is not a DNS-1123 name`;
+  if (!Number.isFinite(r.windowSeconds) || r.windowSeconds <= 0) {
+    return `windowSeconds must be a positive number (got ${r.windowSeconds})`;
+  }
+  return undefined;
+}
+
+function failedReading(r: SignalRequest, detail: string): SignalReading {
+  const failed: Signal = { kind: 'absent', reason: 'QueryFailed', detail };
+  const signals: Partial<Record<SignalName, Signal>> = {};
+  for (const s of r.guardrails) signals[s] = failed;
+  return { signals, requestRate: failed };
+}
+
+function observationsFor(batch: Batch, key: string): WorkloadObservations {
+  const missing = { ok: false, detail: 'query did not run' } as const;
+  const pick = <T>(o: QueryOutcome<Map<string, T>> | undefined): QueryOutcome<T | undefined> =>
+    o === undefined ? missing : o.ok ? { ok: true, value: o.value.get(key) } : o;
+  return {
+    traffic: pick(batch.traffic),
+    cpu: pick(batch.cpu),
+    ...(batch.wantsLatency && { latency: pick(batch.latency) }),
+  };
+}
+
+function defaultSignal(w: WorkloadSignals, signal: SignalName): Signal {
+  switch (signal) {
+    case 'cpuUtilization':
+      return w.cpuUtilization;
+    case 'errorRate':
+      return w.errorRate;
+    case 'latencyP99Ms':
+      return (
+        w.latencyP99Ms ?? {
+          kind: 'absent',
+          reason: 'QueryFailed',
+          detail: 'internal error: p99 was not queried',
+        }
+      );
+  }
+}
+
+/** Narrows prometheus-query's QueryResult (typed `any` inside) to the shapes used here. */
+function parseResult(raw: unknown): QueryOutcome<ResultShape> {
+  if (typeof raw !== 'object' || raw === null) return { ok: false, detail: 'malformed response: no result' };
+  const { resultType, result } = raw as { resultType?: unknown; result?: unknown };
+  if (resultType === 'scalar') {
+    if (!Array.isArray(result) || result.length !== 2)
+      return { ok: false, detail: 'malformed response: bad scalar' };
+    return { ok: true, value: { kind: 'scalar', value: Number.parseFloat(String(result[1])) } };
+  }
+  if (resultType !== 'vector')
+    return { ok: false, detail: `expected a vector or scalar result, got ${String(resultType)}` };
+  if (!Array.isArray(result)) return { ok: false, detail: 'malformed response: vector result is not a list' };
+  const samples: VectorSample[] = [];
+  for (const item of result as unknown[]) {
+    const labels = (item as { metric?: { labels?: unknown } } | null)?.metric?.labels ?? {};
+    const v = (item as { value?: { value?: unknown } } | null)?.value?.value;
+    if (typeof labels !== 'object' || labels === null || typeof v !== 'number') {
+      return { ok: false, detail: 'malformed response: vector element without labels or value' };
+    }
+    const clean: Record<string, string> = {};
+    for (const [k, lv] of Object.entries(labels)) if (typeof lv === 'string') clean[k] = lv;
+    samples.push({ labels: clean, value: v });
+  }
+  return { ok: true, value: { kind: 'vector', samples } };
+}
+
+/** A one-line description of a prometheus-query failure (a plain object) or of a thrown Error. */
+function describeError(err: unknown, timeoutMs: number): string {
+  if (typeof err === 'object' && err !== null && 'errorType' in err) {
+    const e = err as {
+      errorType?: unknown;
+      error?: unknown;
+      httpStatus?: unknown;
+      code?: unknown;
+      data?: unknown;
+    };
+    const message = typeof e.error === 'string' ? e.error : 'no message';
+    if (e.errorType === 'timeout_error' || e.code === 'ERR_CANCELED' || e.code === 'ECONNABORTED') {
+      return `timed out after ${timeoutMs} ms`;
+    }
+    switch (e.errorType) {
+      case 'http_error':
+        return `HTTP ${String(e.httpStatus)}: ${message}`;
+      case 'network_error':
+        return `network error: ${message}`;
+      case 'ssl_error':
+        return `TLS error: ${message}`;
+      case 'client_error':
+        return `malformed response: not Prometheus API JSON${snippet(e.data)}`;
+      default:
+        return `${String(e.errorType)}: ${message}`;
+    }
+  }
+  if (err instanceof Error) return `malformed response: ${err.message}`;
+  return `unexpected error: ${String(err)}`;
+}
+
+function snippet(data: unknown): string {
+  if (data === undefined || data === null || data === '') return '';
+  const text = typeof data === 'string' ? data : JSON.stringify(data);
+  const short = text.length > 60 ? `${text.slice(0, 60)}…` : text;
+  return ` (body starts ${JSON.stringify(short)})`;
+}
+
+/** Runs tasks with at most `limit` in flight. Tasks handle their own errors. */
+async function runLimited(tasks: readonly (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const task = tasks[next++];
+      if (task !== undefined) await task();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+}

@@ -1,0 +1,185 @@
+/**
+ * Default PromQL, batched: one query per (signal family, window, chunk of workloads) instead of one per policy.
+ *
+ * Every query groups its result by namespace and workload, so a cycle for 1,000 policies that share the default
+ * queries and a window costs a few queries, not thousands. Pure functions only: no I/O here.
+ */
+
+/** A mirror target: namespace and workload name. */
+export interface WorkloadRef {
+  readonly namespace: string;
+  readonly workload: string;
+}
+
+/**
+ * Workloads per batched query. With 500, a 1,000-policy fleet on one window costs 2 chunks x 3 queries = 6;
+ * the selector then holds about 500 x 30 characters per alternation, well inside what Prometheus parses quickly,
+ * and the queries are sent as POST bodies so no URL length limit applies.
+ */
+export const DEFAULT_MAX_WORKLOADS_PER_QUERY = 500;
+
+/** Label added by label_replace to tell apart the parts of a combined (`or`) query. */
+export const PART_LABEL = 'mirror_autoscaler_part';
+
+/** Values of PART_LABEL. The non-5xx request rate carries no part label (label_replace leaves it unset). */
+export const PART = {
+  errors5xx: '5xx',
+  timestamp: 'timestamp',
+  usage: 'usage',
+  requests: 'requests',
+} as const;
+
+/** Label names under which each query family reports namespace and workload. */
+export const ISTIO_LABELS = {
+  namespace: 'destination_workload_namespace',
+  workload: 'destination_workload',
+} as const;
+export const CPU_LABELS = { namespace: 'namespace', workload: 'workload' } as const;
+
+// DNS-1123 subdomain, the strictest rule that still admits every namespace and workload name Kubernetes allows.
+// Its charset has no quote, backslash or brace, so a name can never break out of a PromQL string or matcher.
+const SAFE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** True when `name` is a DNS-1123 subdomain (at most 253 characters) and therefore safe inside PromQL. */
+export function isSafeName(name: string): boolean {
+  return name.length > 0 && name.length <= 253 && SAFE_NAME.test(name);
+}
+
+/**
+ * A regular-expression alternation of literal names, written as the inside of a PromQL string.
+ * Longest names come first: Go's regexp prefers the first alternative that leads to a full match, so
+ * `(api-gateway|api)-…` maps pod `api-gateway-x-y` to api-gateway even where `api` could also match.
+ * `.` is escaped (twice: once for the regexp, once for the PromQL string literal).
+ */
+export function alternation(names: Iterable<string>): string {
+  const unique = [...new Set(names)];
+  unique.sort((a, b) => b.length - a.length || (a < b ? -1 : a > b ? 1 : 0));
+  return unique.map((n) => n.replaceAll('.', '\\\\.')).join('|');
+}
+
+/**
+ * The pod-name pattern of a set of workloads: `<workload>-<segment>` or `<workload>-<segment>-<segment>`, which
+ * covers Deployment (`name-<rs hash>-<pod hash>`), StatefulSet (`name-0`) and DaemonSet (`name-<hash>`) pods.
+ * Assumption: the mirror target's pods are named after its workload like this. A stricter pattern than the
+ * `W-.*` of the usual dashboards, so that workload `api` does not take the pods of a workload `api-gateway-v2`.
+ */
+export function podPattern(workloads: Iterable<string>): string {
+  return `(${alternation(workloads)})(-[a-z0-9]+){1,2}`;
+}
+
+/** A window as a PromQL duration; milliseconds when the window is not a whole number of seconds. */
+export function windowDuration(windowSeconds: number): string {
+  return Number.isInteger(windowSeconds) ? `${windowSeconds}s` : `${Math.round(windowSeconds * 1000)}ms`;
+}
+
+/** Splits workloads into chunks of at most `max`, sorted by namespace then name so a chunk spans few namespaces. */
+export function chunkWorkloads(refs: readonly WorkloadRef[], max: number): WorkloadRef[][] {
+  const seen = new Map<string, WorkloadRef>();
+  for (const r of refs) seen.set(workloadKey(r), r);
+  const sorted = [...seen.values()].sort(
+    (a, b) => compare(a.namespace, b.namespace) || compare(a.workload, b.workload),
+  );
+  const size = Math.max(1, Math.floor(max));
+  const chunks: WorkloadRef[][] = [];
+  for (let i = 0; i < sorted.length; i += size) chunks.push(sorted.slice(i, i + size));
+  return chunks;
+}
+
+/** "namespace/workload", the key under which query results are collected. */
+export function workloadKey(ref: WorkloadRef): string {
+  return `${ref.namespace}/${ref.workload}`;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function istioSelector(refs: readonly WorkloadRef[]): string {
+  return (
+    `reporter="destination",` +
+    `${ISTIO_LABELS.namespace}=~"${alternation(refs.map((r) => r.namespace))}",` +
+    `${ISTIO_LABELS.workload}=~"${alternation(refs.map((r) => r.workload))}"`
+  );
+}
+
+/**
+ * Request rate by response class plus the newest sample's timestamp, for every workload of the chunk:
+ * - no part label: rate of non-5xx requests; part "5xx": rate of 5xx requests (absent when there were none,
+ *   which is why the two are read from one grouped sum instead of a division that would return nothing);
+ * - part "timestamp": time of the newest istio_requests_total sample (for the staleness check).
+ * The selector matches the cross product of namespaces and workloads; the caller keeps only requested pairs.
+ */
+export function trafficQuery(refs: readonly WorkloadRef[], windowSeconds: number): string {
+  const sel = istioSelector(refs);
+  const by = `${ISTIO_LABELS.namespace}, ${ISTIO_LABELS.workload}`;
+  return (
+    `sum by (${by}, ${PART_LABEL}) (label_replace(rate(istio_requests_total{${sel}}[${windowDuration(windowSeconds)}]), ` +
+    `"${PART_LABEL}", "${PART.errors5xx}", "response_code", "5..")) or ` +
+    `label_replace(max by (${by}) (timestamp(istio_requests_total{${sel}})), "${PART_LABEL}", "${PART.timestamp}", "", "")`
+  );
+}
+
+/** p99 latency in milliseconds per workload (NaN where the window saw no requests). */
+export function latencyQuery(refs: readonly WorkloadRef[], windowSeconds: number): string {
+  const by = `${ISTIO_LABELS.namespace}, ${ISTIO_LABELS.workload}, le`;
+  return (
+    `histogram_quantile(0.99, sum by (${by}) ` +
+    `(rate(istio_request_duration_milliseconds_bucket{${istioSelector(refs)}}[${windowDuration(windowSeconds)}])))`
+  );
+}
+
+/**
+ * CPU of the workload's pods, three parts per workload:
+ * - "usage": cores used (cAdvisor), without the pod cgroup (container=""), the pause container and the sidecar;
+ * - "requests": CPU requests in cores (kube-state-metrics) of the same containers that report usage, so pending
+ *   or finished pods do not dilute the utilisation;
+ * - "timestamp": newest cAdvisor sample (for the staleness check, and to know the pods exist at all).
+ * The pod-to-workload mapping is a label_replace with podPattern().
+ */
+export function cpuQuery(refs: readonly WorkloadRef[], windowSeconds: number): string {
+  const pods = podPattern(refs.map((r) => r.workload));
+  const ns = alternation(refs.map((r) => r.namespace));
+  const usageSel = `namespace=~"${ns}",pod=~"${pods}",container!="",container!="POD",container!="istio-proxy"`;
+  const requestsSel = `namespace=~"${ns}",pod=~"${pods}",resource="cpu",unit="core",container!="istio-proxy"`;
+  const toWorkload = (expr: string): string => `label_replace(${expr}, "workload", "$1", "pod", "${pods}")`;
+  const part = (expr: string, name: string): string =>
+    `label_replace(${expr}, "${PART_LABEL}", "${name}", "", "")`;
+  const by = `${CPU_LABELS.namespace}, ${CPU_LABELS.workload}`;
+  const usage = `sum by (${by}) (${toWorkload(`rate(container_cpu_usage_seconds_total{${usageSel}}[${windowDuration(windowSeconds)}])`)})`;
+  const requests = `sum by (${by}) (${toWorkload(
+    `kube_pod_container_resource_requests{${requestsSel}} and on (namespace, pod, container) container_cpu_usage_seconds_total{${usageSel}}`,
+  )})`;
+  const newest = `max by (${by}) (${toWorkload(`timestamp(container_cpu_usage_seconds_total{${usageSel}})`)})`;
+  return `${part(usage, PART.usage)} or ${part(requests, PART.requests)} or ${part(newest, PART.timestamp)}`;
+}
+
+/** Placeholders a policy's query override may use. */
+export const PLACEHOLDERS = ['namespace', 'workload', 'window'] as const;
+
+/**
+ * Substitutes {{namespace}}, {{workload}} and {{window}} in a policy's query override.
+ * @returns the query, or an error message naming the first unknown placeholder.
+ */
+export function renderOverride(
+  template: string,
+  vars: { namespace: string; workload: string; windowSeconds: number },
+): { query: string } | { error: string } {
+  const values: Record<(typeof PLACEHOLDERS)[number], string> = {
+    namespace: vars.namespace,
+    workload: vars.workload,
+    window: windowDuration(vars.windowSeconds),
+  };
+  let unknown: string | undefined;
+  const query = template.replace(/\{\{\s*([^{}]*?)\s*\}\}/g, (whole, name: string) => {
+    if ((PLACEHOLDERS as readonly string[]).includes(name))
+      return values[name as (typeof PLACEHOLDERS)[number]];
+    unknown ??= whole;
+    return whole;
+  });
+  if (unknown !== undefined) {
+    return {
+      error: `unknown placeholder ${unknown} (known: ${PLACEHOLDERS.map((p) => `{{${p}}}`).join(', ')})`,
+    };
+  }
+  return { query };
+}

@@ -1,0 +1,40 @@
+import type { Signal, SignalName, Signals } from '../core/types.js';
+
+/**
+ * What one policy needs from the signal source in one cycle.
+ * Requests that share a window and use the default queries are answered by the same batched queries.
+ */
+export interface SignalRequest {
+  /** Identifies the request in the answer; the policy name. */
+  readonly key: string;
+  /** Namespace of the mirror target (a DNS-1123 label). */
+  readonly namespace: string;
+  /** Workload (Deployment) name of the mirror target (a DNS-1123 subdomain); its pods are named `<workload>-…`. */
+  readonly workload: string;
+  /** Rate window in seconds. */
+  readonly windowSeconds: number;
+  /** The signals the policy watches; only these appear in the reading's `signals`. */
+  readonly guardrails: readonly SignalName[];
+  /** PromQL overrides with {{namespace}}, {{workload}} and {{window}} placeholders, run once per policy. */
+  readonly queries: Partial<Record<SignalName, string>>;
+}
+
+/** The answer for one request. */
+export interface SignalReading {
+  /**
+   * One entry per guardrail of the request. Units: cpuUtilization and errorRate are fractions
+   * (0.75 = 75 % of the CPU requests; 0.02 = 2 % of requests answered 5xx), latencyP99Ms in milliseconds.
+   */
+  readonly signals: Signals;
+  /** Requests per second the mirror target received over the window (mirrored and any other). */
+  readonly requestRate: Signal;
+}
+
+/** Port: reads the signals of many policies at one instant. Implementations never throw from `fetch`. */
+export interface SignalSource {
+  /**
+   * Reads every request's signals as of `at`. The map holds one reading per request key; a failed query
+   * marks the affected signals `QueryFailed` instead of rejecting.
+   */
+  fetch(requests: readonly SignalRequest[], at: Date): Promise<Map<string, SignalReading>>;
+}

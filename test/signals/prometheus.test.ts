@@ -110,7 +110,7 @@ async function readOne(req: SignalRequest) {
   return reading;
 }
 
-function valueOf(s: Signal | undefined): number {
+function numberOf(s: Signal | undefined): number {
   if (s?.kind !== 'value') throw new Error(`expected a value, got ${JSON.stringify(s)}`);
   return s.value;
 }
@@ -128,12 +128,12 @@ function p99Within(lowerMs: number, upperMs: number, shareBelow: number, shareIn
 describe('PrometheusSignalSource against a real Prometheus', () => {
   it('reads a healthy workload: request rate, error rate (4xx not counted), p99 and CPU utilisation', async () => {
     const r = await readOne(request('healthy'));
-    expect(valueOf(r.requestRate)).toBeCloseTo(40, 6);
-    expect(valueOf(r.signals.errorRate)).toBeCloseTo(0.01, 6);
+    expect(numberOf(r.requestRate)).toBeCloseTo(40, 6);
+    expect(numberOf(r.signals.errorRate)).toBeCloseTo(0.01, 6);
     // 90 % at 20 ms, 10 % at 200 ms: the 99th percentile lies in the (100, 250] bucket.
-    expect(valueOf(r.signals.latencyP99Ms)).toBeCloseTo(p99Within(100, 250, 0.9, 0.1), 6);
+    expect(numberOf(r.signals.latencyP99Ms)).toBeCloseTo(p99Within(100, 250, 0.9, 0.1), 6);
     // 0.6 cores used against 2 cores requested; the sidecar, pause container and pod cgroup are left out.
-    expect(valueOf(r.signals.cpuUtilization)).toBeCloseTo(0.6 / 2, 6);
+    expect(numberOf(r.signals.cpuUtilization)).toBeCloseTo(0.6 / 2, 6);
   });
 
   it.each([
@@ -160,7 +160,7 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
     },
   ])('reports a breached guardrail: $name', async ({ workload, signal, expected, limit }) => {
     const r = await readOne(request(workload));
-    const v = valueOf(r.signals[signal]);
+    const v = numberOf(r.signals[signal]);
     expect(v).toBeCloseTo(expected, 6);
     expect(v).toBeGreaterThan(limit);
   });
@@ -175,7 +175,7 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
     );
     expect(((await raw.json()) as { data: { result: unknown[] } }).data.result).toEqual([]);
     const r = await readOne(request('no-errors'));
-    expect(valueOf(r.requestRate)).toBeCloseTo(10, 6);
+    expect(numberOf(r.requestRate)).toBeCloseTo(10, 6);
     expect(r.signals.errorRate).toEqual({ kind: 'value', value: 0 });
   });
 
@@ -184,7 +184,7 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
     expect(r.requestRate).toEqual({ kind: 'value', value: 0 });
     expect(absentReason(r.signals.errorRate)).toBe('NoTraffic');
     expect(absentReason(r.signals.latencyP99Ms)).toBe('NoTraffic');
-    expect(valueOf(r.signals.cpuUtilization)).toBeCloseTo(0.05 / 0.5, 6);
+    expect(numberOf(r.signals.cpuUtilization)).toBeCloseTo(0.05 / 0.5, 6);
   });
 
   it('reads a workload whose pods run but that never got a request as NoTraffic, not NoSeries', async () => {
@@ -192,7 +192,7 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
     expect(absentReason(r.requestRate)).toBe('NoTraffic');
     expect(absentReason(r.signals.errorRate)).toBe('NoTraffic');
     expect(absentReason(r.signals.latencyP99Ms)).toBe('NoTraffic');
-    expect(valueOf(r.signals.cpuUtilization)).toBeCloseTo(0.02 / 0.5, 6);
+    expect(numberOf(r.signals.cpuUtilization)).toBeCloseTo(0.02 / 0.5, 6);
   });
 
   it('reads a workload with no series at all as NoSeries for every signal', async () => {
@@ -209,7 +209,7 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
       'detail',
       expect.stringContaining('kube_pod_container_resource_requests'),
     );
-    expect(valueOf(r.signals.errorRate)).toBe(0);
+    expect(numberOf(r.signals.errorRate)).toBe(0);
   });
 
   it.each([
@@ -229,10 +229,10 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
   it('maps pods to the right workload when one name is a prefix of another, and handles dotted names', async () => {
     const { src } = source();
     const readings = await src.fetch([request('api'), request('api-gateway'), request('web.v2')], prom.now);
-    expect(valueOf(readings.get('api')?.signals.cpuUtilization)).toBeCloseTo(0.2, 6);
-    expect(valueOf(readings.get('api-gateway')?.signals.cpuUtilization)).toBeCloseTo(0.8, 6);
-    expect(valueOf(readings.get('web.v2')?.signals.cpuUtilization)).toBeCloseTo(0.3, 6);
-    expect(valueOf(readings.get('web.v2')?.requestRate)).toBeCloseTo(7, 6);
+    expect(numberOf(readings.get('api')?.signals.cpuUtilization)).toBeCloseTo(0.2, 6);
+    expect(numberOf(readings.get('api-gateway')?.signals.cpuUtilization)).toBeCloseTo(0.8, 6);
+    expect(numberOf(readings.get('web.v2')?.signals.cpuUtilization)).toBeCloseTo(0.3, 6);
+    expect(numberOf(readings.get('web.v2')?.requestRate)).toBeCloseTo(7, 6);
   });
 
   it('answers 50 workloads with as many queries as 1, and every value matches its own workload', async () => {
@@ -248,8 +248,8 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
     expect(many.events.map((e) => e.kind)).toEqual(['batch', 'batch', 'batch']);
     batch.forEach((req, i) => {
       const r = readings.get(req.key);
-      expect(valueOf(r?.requestRate)).toBeCloseTo(1 + i, 6);
-      expect(valueOf(r?.signals.cpuUtilization)).toBeCloseTo(0.01 * (i + 1), 6);
+      expect(numberOf(r?.requestRate)).toBeCloseTo(1 + i, 6);
+      expect(numberOf(r?.signals.cpuUtilization)).toBeCloseTo(0.01 * (i + 1), 6);
     });
   });
 
@@ -261,7 +261,7 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
     const readings = await src.fetch(batch, prom.now);
     // ceil(50 / 20) = 3 chunks x (traffic, CPU, p99).
     expect(src.queryCount).toBe(9);
-    expect(valueOf(readings.get('p49')?.requestRate)).toBeCloseTo(50, 6);
+    expect(numberOf(readings.get('p49')?.requestRate)).toBeCloseTo(50, 6);
   });
 
   it('queries p99 only when a policy watches it with the default query', async () => {
@@ -288,9 +288,9 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
       prom.now,
     );
     const r = readings.get('failing');
-    expect(valueOf(r?.signals.errorRate)).toBeCloseTo(0.2, 6);
+    expect(numberOf(r?.signals.errorRate)).toBeCloseTo(0.2, 6);
     // Every request takes 20 ms: the median interpolates in the (10, 25] bucket.
-    expect(valueOf(r?.signals.latencyP99Ms)).toBeCloseTo(10 + 15 * 0.5, 6);
+    expect(numberOf(r?.signals.latencyP99Ms)).toBeCloseTo(10 + 15 * 0.5, 6);
     expect(events.filter((e) => e.kind === 'override').map((e) => e.query)).toContain(
       errorRate
         .replaceAll('{{namespace}}', 'shop')
@@ -312,7 +312,7 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
       detail: 'errorRate override query returned 3 series, expected 1',
     });
     // The other signals still come from the batched defaults.
-    expect(valueOf(r.signals.cpuUtilization)).toBeCloseTo(0.3, 6);
+    expect(numberOf(r.signals.cpuUtilization)).toBeCloseTo(0.3, 6);
   });
 
   it('fails an override query that Prometheus rejects, without affecting other policies', async () => {
@@ -326,6 +326,6 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
       reason: 'QueryFailed',
       detail: expect.stringMatching(/^cpuUtilization override query: HTTP 400: .*parse error/),
     });
-    expect(valueOf(readings.get('hot-cpu')?.signals.cpuUtilization)).toBeCloseTo(1.8, 6);
+    expect(numberOf(readings.get('hot-cpu')?.signals.cpuUtilization)).toBeCloseTo(1.8, 6);
   });
 });

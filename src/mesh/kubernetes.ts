@@ -1,0 +1,356 @@
+/**
+ * KubernetesRouteStore: the RouteStore port on @kubernetes/client-node (CustomObjectsApi for
+ * VirtualServices, ApisApi for discovery). Every failure becomes a typed KubernetesApiError naming the
+ * verb, resource and object.
+ */
+import {
+  ApiException,
+  ApisApi,
+  type RequestContext as ClientRequestContext,
+  type ConfigurationOptions,
+  CustomObjectsApi,
+  type KubeConfig,
+  Observable,
+  type ObservableMiddleware,
+  PatchStrategy,
+  type ResponseContext,
+} from '@kubernetes/client-node';
+import {
+  ApiError,
+  ConflictError,
+  DiscoveryError,
+  ForbiddenError,
+  type KubernetesApiError,
+  MeshError,
+  NotFoundError,
+  type RequestContext,
+  type StatusBody,
+  type StatusCause,
+  TransportError,
+  UnauthorizedError,
+} from './errors.js';
+import type { RouteStore } from './store.js';
+import {
+  asVirtualService,
+  buildPercentPatch,
+  type MirrorLocation,
+  type VirtualService,
+} from './virtualservice.js';
+
+export const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
+/** Served versions of the Istio networking API, in order of preference (v1 is storage from Istio 1.27). */
+export const ISTIO_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const;
+export type IstioVersion = (typeof ISTIO_VERSIONS)[number];
+export const VIRTUAL_SERVICE_PLURAL = 'virtualservices';
+const RESOURCE = `${VIRTUAL_SERVICE_PLURAL}.${ISTIO_NETWORKING_GROUP}`;
+
+export interface KubernetesRouteStoreOptions {
+  /** Upper bound on one request, in milliseconds; default 10 000. */
+  readonly requestTimeoutMs?: number;
+  /** Items per LIST page (`limit`); default 500. */
+  readonly pageSize?: number;
+  /** `fieldManager` recorded in managedFields for our writes; default `mirror-autoscaler`. */
+  readonly fieldManager?: string;
+}
+
+// A cluster would need 500 × 10 000 VirtualServices in one namespace to reach this; it only bounds the loop.
+const MAX_PAGES = 10_000;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Parses the Status object an ApiException carries (a JSON string, an object, or nothing). */
+export function parseStatus(body: unknown): StatusBody | undefined {
+  let parsed: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return body.trim() === '' ? undefined : { message: body.trim().slice(0, 500) };
+    }
+  }
+  if (!isObject(parsed) || parsed.kind !== 'Status') return undefined;
+  const details = isObject(parsed.details) ? parsed.details : undefined;
+  return {
+    ...(typeof parsed.message === 'string' ? { message: parsed.message } : {}),
+    ...(typeof parsed.reason === 'string' ? { reason: parsed.reason } : {}),
+    ...(typeof parsed.code === 'number' ? { code: parsed.code } : {}),
+    ...(details === undefined
+      ? {}
+      : {
+          details: {
+            ...(typeof details.name === 'string' ? { name: details.name } : {}),
+            ...(typeof details.group === 'string' ? { group: details.group } : {}),
+            ...(typeof details.kind === 'string' ? { kind: details.kind } : {}),
+            ...(typeof details.retryAfterSeconds === 'number'
+              ? { retryAfterSeconds: details.retryAfterSeconds }
+              : {}),
+            ...(Array.isArray(details.causes)
+              ? { causes: details.causes.filter(isObject).map(toCause) }
+              : {}),
+          },
+        }),
+  };
+}
+
+function toCause(cause: Record<string, unknown>): StatusCause {
+  return {
+    ...(typeof cause.reason === 'string' ? { reason: cause.reason } : {}),
+    ...(typeof cause.message === 'string' ? { message: cause.message } : {}),
+    ...(typeof cause.field === 'string' ? { field: cause.field } : {}),
+  };
+}
+
+/**
+ * A 422 that comes from applying a JSON Patch (a failed `test`, or a path that no longer exists) carries
+ * the generic message and empty details; a 422 from validating the result names the object and its causes.
+ */
+function isPatchApplyFailure(status: StatusBody | undefined): boolean {
+  const details = status?.details;
+  return status?.reason === 'Invalid' && details?.name === undefined && (details?.causes ?? []).length === 0;
+}
+
+/**
+ * Turns anything a client-node call threw into a typed error.
+ * @param patch whether the request was a JSON Patch (a 422 is then a conflict, see isPatchApplyFailure).
+ */
+export function toKubernetesError(
+  err: unknown,
+  ctx: RequestContext,
+  patch = false,
+): KubernetesApiError | Error {
+  if (err instanceof ApiException) {
+    const code: number = err.code;
+    const status =
+      parseStatus(err.body as unknown) ?? (code === 401 ? { reason: 'Unauthorized' } : undefined);
+    const init = { ...ctx, code, ...(status === undefined ? {} : { status }), cause: err };
+    const retryAfter = Number(err.headers?.['retry-after']);
+    const withRetry =
+      Number.isFinite(retryAfter) && status?.details?.retryAfterSeconds === undefined
+        ? { ...init, status: { ...status, details: { ...status?.details, retryAfterSeconds: retryAfter } } }
+        : init;
+    switch (code) {
+      case 401:
+        return new UnauthorizedError(init);
+      case 403:
+        return new ForbiddenError(init);
+      case 404:
+        return new NotFoundError(init);
+      case 409:
+        return new ConflictError(init);
+      case 422:
+        return patch && isPatchApplyFailure(status) ? new ConflictError(init) : new ApiError(init);
+      default:
+        return new ApiError(withRetry);
+    }
+  }
+  if (err instanceof Error) {
+    if (err.name === 'TimeoutError' || err.name === 'AbortError') {
+      return new TransportError({ ...ctx, cause: err }, `request timed out or was aborted (${err.message})`);
+    }
+    // undici's fetch rejects with TypeError("fetch failed") and the socket error as its cause.
+    const cause = (err as { cause?: unknown }).cause;
+    if (err instanceof TypeError && cause instanceof Error) {
+      const code = (cause as { code?: unknown }).code;
+      return new TransportError(
+        { ...ctx, cause: err },
+        `${typeof code === 'string' ? `${code}: ` : ''}${cause.message}`,
+      );
+    }
+    if (err instanceof TypeError && err.message === 'fetch failed') {
+      return new TransportError({ ...ctx, cause: err }, err.message);
+    }
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function headerMiddleware(timeoutMs: number): ObservableMiddleware {
+  return {
+    pre: (request: ClientRequestContext) => {
+      // Without a signal a request to a hung API server waits forever and stalls the whole cycle.
+      request.setSignal(AbortSignal.timeout(timeoutMs));
+      request.setHeaderParam('User-Agent', 'mirror-autoscaler');
+      return new Observable(Promise.resolve(request));
+    },
+    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+  };
+}
+
+/**
+ * Reads and patches Istio VirtualServices through the Kubernetes API.
+ *
+ * Reads go through `list` (one request per namespace or one cluster-wide, paginated) so that a cycle over
+ * a thousand policies costs a handful of requests, not a thousand GETs.
+ */
+export class KubernetesRouteStore implements RouteStore {
+  private readonly custom: CustomObjectsApi;
+  private readonly apis: ApisApi;
+  private readonly options: ConfigurationOptions<ObservableMiddleware>;
+  private readonly patchOptions: ConfigurationOptions<ObservableMiddleware>;
+  private readonly pageSize: number;
+  private readonly fieldManager: string;
+  private version: Promise<IstioVersion> | undefined;
+
+  constructor(kc: KubeConfig, options: KubernetesRouteStoreOptions = {}) {
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.apis = kc.makeApiClient(ApisApi);
+    const middleware = headerMiddleware(options.requestTimeoutMs ?? 10_000);
+    this.options = { middleware: [middleware], middlewareMergeStrategy: 'append' };
+    const contentType: ObservableMiddleware = {
+      pre: (request: ClientRequestContext) => {
+        request.setHeaderParam('Content-Type', PatchStrategy.JsonPatch);
+        return new Observable(Promise.resolve(request));
+      },
+      post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+    };
+    this.patchOptions = { middleware: [middleware, contentType], middlewareMergeStrategy: 'append' };
+    this.pageSize = options.pageSize ?? 500;
+    this.fieldManager = options.fieldManager ?? 'mirror-autoscaler';
+  }
+
+  /**
+   * The preferred served version of networking.istio.io (v1, else v1beta1, else v1alpha3), discovered with
+   * one request and cached; a failed discovery is not cached, so the next call tries again.
+   * @throws DiscoveryError when none of them is served; a KubernetesApiError when discovery fails.
+   */
+  servedVersion(): Promise<IstioVersion> {
+    if (this.version === undefined) {
+      const discovering = this.discover();
+      this.version = discovering;
+      discovering.catch(() => {
+        if (this.version === discovering) this.version = undefined;
+      });
+    }
+    return this.version;
+  }
+
+  private async discover(): Promise<IstioVersion> {
+    const ctx: RequestContext = { verb: 'get', resource: 'API groups', name: '/apis' };
+    let groups: unknown;
+    try {
+      groups = await this.apis.getAPIVersions(this.options);
+    } catch (err) {
+      throw toKubernetesError(err, ctx);
+    }
+    const list = isObject(groups) && Array.isArray(groups.groups) ? (groups.groups as unknown[]) : [];
+    const group = list.find((g) => isObject(g) && g.name === ISTIO_NETWORKING_GROUP);
+    const served =
+      isObject(group) && Array.isArray(group.versions)
+        ? group.versions.map((v: unknown) => (isObject(v) && typeof v.version === 'string' ? v.version : '?'))
+        : [];
+    const version = ISTIO_VERSIONS.find((v) => served.includes(v));
+    if (version === undefined) {
+      throw new DiscoveryError(
+        `the API server serves no ${ISTIO_NETWORKING_GROUP} version this tool supports (${ISTIO_VERSIONS.join(', ')}); served: ${served.length === 0 ? 'none (is Istio installed?)' : served.join(', ')}`,
+      );
+    }
+    return version;
+  }
+
+  /** VirtualServices in `namespaces` (one paginated LIST each), or in all namespaces (one LIST), keyed ns/name. */
+  async list(namespaces?: readonly string[]): Promise<Map<string, VirtualService>> {
+    const version = await this.servedVersion();
+    const scopes = namespaces === undefined ? [undefined] : [...new Set(namespaces)];
+    const pages = await Promise.all(scopes.map((ns) => this.listScope(version, ns)));
+    const all = pages.flat().sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return new Map(all);
+  }
+
+  private async listScope(
+    version: IstioVersion,
+    namespace: string | undefined,
+  ): Promise<[string, VirtualService][]> {
+    const ctx: RequestContext = {
+      verb: 'list',
+      resource: RESOURCE,
+      ...(namespace === undefined ? {} : { namespace }),
+    };
+    const found: [string, VirtualService][] = [];
+    let token: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const common = {
+        group: ISTIO_NETWORKING_GROUP,
+        version,
+        plural: VIRTUAL_SERVICE_PLURAL,
+        limit: this.pageSize,
+        ...(token === undefined ? {} : { _continue: token }),
+      };
+      let body: unknown;
+      try {
+        body =
+          namespace === undefined
+            ? await this.custom.listClusterCustomObject(common, this.options)
+            : await this.custom.listNamespacedCustomObject({ ...common, namespace }, this.options);
+      } catch (err) {
+        throw toKubernetesError(err, ctx);
+      }
+      if (!isObject(body) || !Array.isArray(body.items)) {
+        throw new ApiError({ ...ctx, code: 200, status: { message: 'the LIST answer has no items array' } });
+      }
+      for (const item of body.items as unknown[]) {
+        const vs = asVirtualService(item);
+        if (vs instanceof MeshError) throw vs;
+        found.push([`${vs.metadata.namespace}/${vs.metadata.name}`, vs]);
+      }
+      const meta = isObject(body.metadata) ? body.metadata : {};
+      token = typeof meta.continue === 'string' && meta.continue !== '' ? meta.continue : undefined;
+      if (token === undefined) return found;
+    }
+    throw new ApiError({ ...ctx, code: 200, status: { message: `more than ${MAX_PAGES} pages; giving up` } });
+  }
+
+  /** One VirtualService. @throws NotFoundError when it does not exist. */
+  async get(namespace: string, name: string): Promise<VirtualService> {
+    const version = await this.servedVersion();
+    const ctx: RequestContext = { verb: 'get', resource: RESOURCE, namespace, name };
+    let body: unknown;
+    try {
+      body = await this.custom.getNamespacedCustomObject(
+        { group: ISTIO_NETWORKING_GROUP, version, namespace, plural: VIRTUAL_SERVICE_PLURAL, name },
+        this.options,
+      );
+    } catch (err) {
+      throw toKubernetesError(err, ctx);
+    }
+    const vs = asVirtualService(body);
+    if (vs instanceof MeshError) throw vs;
+    return vs;
+  }
+
+  /**
+   * Sends the JSON Patch of `buildPercentPatch` (content type application/json-patch+json).
+   * @throws ConflictError when the object changed since `vs` was read (409, or 422 from a failed `test`).
+   */
+  async patchPercent(
+    vs: VirtualService,
+    locations: readonly MirrorLocation[],
+    newPercent: number,
+    annotations: Readonly<Record<string, string>> = {},
+  ): Promise<VirtualService> {
+    const ops = buildPercentPatch(vs, locations, newPercent, annotations);
+    const version = await this.servedVersion();
+    const { namespace, name } = vs.metadata;
+    const ctx: RequestContext = { verb: 'patch', resource: RESOURCE, namespace, name };
+    let body: unknown;
+    try {
+      body = await this.custom.patchNamespacedCustomObject(
+        {
+          group: ISTIO_NETWORKING_GROUP,
+          version,
+          namespace,
+          plural: VIRTUAL_SERVICE_PLURAL,
+          name,
+          body: ops,
+          fieldManager: this.fieldManager,
+        },
+        this.patchOptions,
+      );
+    } catch (err) {
+      throw toKubernetesError(err, ctx, true);
+    }
+    const written = asVirtualService(body);
+    if (written instanceof MeshError) throw written;
+    return written;
+  }
+}

@@ -45,9 +45,7 @@ export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.username === '' && u.password === '') return url;
-    u.username = REDACTED;
-    u.password = '';
-    return u.toString();
+    return `${u.protocol}//${REDACTED}@${u.host}${u.pathname}${u.search}${u.hash}`;
   } catch {
     // Not a URL: strip anything that looks like userinfo rather than risk printing a password.
     return url.replace(/\/\/[^/@]*@/, `//${REDACTED}@`);

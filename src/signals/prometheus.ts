@@ -435,7 +435,7 @@ function parseResult(raw: unknown): QueryOutcome<ResultShape> {
 }
 
 /** A one-line description of a prometheus-query failure (a plain object) or of a thrown Error. */
-function describeError(err: unknown, timeoutMs: number): string {
+function describeError(err: unknown, timeoutMs: number, depth = 0): string {
   if (typeof err === 'object' && err !== null && 'errorType' in err) {
     const e = err as {
       errorType?: unknown;
@@ -443,7 +443,14 @@ function describeError(err: unknown, timeoutMs: number): string {
       httpStatus?: unknown;
       code?: unknown;
       data?: unknown;
+      original?: unknown;
     };
+    // prometheus-query's catch handler wraps its own parse failures (client_error) in a network_error
+    // whose `original` is the real cause.
+    const inner = e.original;
+    if (depth < 3 && typeof inner === 'object' && inner !== null && 'errorType' in inner) {
+      return describeError(inner, timeoutMs, depth + 1);
+    }
     const message = typeof e.error === 'string' ? e.error : 'no message';
     if (e.errorType === 'timeout_error' || e.code === 'ERR_CANCELED' || e.code === 'ECONNABORTED') {
       return `timed out after ${timeoutMs} ms`;

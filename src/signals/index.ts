@@ -1,4 +1,19 @@
-/** Signals port and its Prometheus adapter. */
+/**
+ * Signals: the SignalSource port and its Prometheus adapter.
+ *
+ * - Batching: default queries are shared by every policy with the same rate window; per window and per chunk of
+ *   at most 500 distinct workloads there is one traffic query (request rate, 5xx rate, freshness), one CPU query
+ *   (usage, requests, freshness) and, if any policy there watches latency by default, one p99 query. N workloads
+ *   on one window cost 3 x ceil(N / 500) queries (3 up to 500, 6 for 1,000). Policy overrides cost one query each.
+ * - Units: cpuUtilization = cores used / cores requested (fraction, may exceed 1); errorRate = 5xx / all (fraction);
+ *   latencyP99Ms in milliseconds; requestRate in requests per second.
+ * - Pods belong to a workload when named `<workload>-<x>` or `<workload>-<x>-<y>` (Deployment, StatefulSet,
+ *   DaemonSet naming); sidecar (istio-proxy), pause container (POD) and pod cgroup (container="") are excluded.
+ * - Absent reasons: NoTraffic (no requests in the window, or pods scraped but never any Istio series), NoSeries
+ *   (no data), QueryFailed (HTTP, timeout, network, malformed or wrong-typed response; overrides with several
+ *   series), Stale (newest Istio or cAdvisor sample older than staleAfterSeconds, default 120 s, relative to the
+ *   evaluation time). Override queries are not checked for staleness: their metrics are unknown.
+ */
 export type { ClassifyContext, QueryOutcome, VectorSample, WorkloadSignals } from './classify.js';
 export { classifyOverride, classifyWorkload } from './classify.js';
 export type { BasicAuth, PrometheusConfigFields, ResolveOptions } from './config.js';

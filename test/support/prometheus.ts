@@ -126,10 +126,18 @@ interface Series {
   readonly gaps: readonly Period[] | undefined;
 }
 
-/** Offsets of the samples relative to now: -HISTORY_SECONDS … +FUTURE_SECONDS every STEP_SECONDS. */
-export function sampleOffsets(): number[] {
+/** The sampled span around "now"; benchmarks with many workloads may shorten it to keep the backfill small. */
+export interface SampleRange {
+  readonly historySeconds: number;
+  readonly futureSeconds: number;
+}
+
+export const DEFAULT_RANGE: SampleRange = { historySeconds: HISTORY_SECONDS, futureSeconds: FUTURE_SECONDS };
+
+/** Offsets of the samples relative to now: -historySeconds … +futureSeconds every STEP_SECONDS. */
+export function sampleOffsets(range: SampleRange = DEFAULT_RANGE): number[] {
   const out: number[] = [];
-  for (let o = -HISTORY_SECONDS; o <= FUTURE_SECONDS; o += STEP_SECONDS) out.push(o);
+  for (let o = -range.historySeconds; o <= range.futureSeconds; o += STEP_SECONDS) out.push(o);
   return out;
 }
 
@@ -137,18 +145,18 @@ export function sampleOffsets(): number[] {
  * Requests counted up to `offset`: the rate integrated over the sampled steps that are not in a no-traffic period.
  * Counting per step (as a scrape would see it) keeps the value a pure function of the offset.
  */
-function requestCounter(w: WorkloadData): (offset: number) => number {
+function requestCounter(w: WorkloadData, range: SampleRange): (offset: number) => number {
   const rate = w.requestsPerSecond ?? 0;
   const cumulative = new Map<number, number>();
   let total = 0;
-  for (const o of sampleOffsets()) {
-    if (o > -HISTORY_SECONDS && !inPeriods(o, w.noTraffic)) total += rate * STEP_SECONDS;
+  for (const o of sampleOffsets(range)) {
+    if (o > -range.historySeconds && !inPeriods(o, w.noTraffic)) total += rate * STEP_SECONDS;
     cumulative.set(o, total);
   }
   return (offset) => cumulative.get(offset) ?? 0;
 }
 
-function workloadSeries(w: WorkloadData): Map<string, Series[]> {
+function workloadSeries(w: WorkloadData, range: SampleRange): Map<string, Series[]> {
   const families = new Map<string, Series[]>();
   const add = (s: Series) => {
     const list = families.get(s.name) ?? [];
@@ -156,7 +164,7 @@ function workloadSeries(w: WorkloadData): Map<string, Series[]> {
     families.set(s.name, list);
   };
   const gaps = w.gaps;
-  const requests = requestCounter(w);
+  const requests = requestCounter(w, range);
 
   if (w.istio ?? true) {
     const errorShare = w.errorShare ?? 0;
@@ -221,7 +229,7 @@ function workloadSeries(w: WorkloadData): Map<string, Series[]> {
         add({
           name: 'container_cpu_usage_seconds_total',
           labels: { namespace: w.namespace, pod, container, cpu: 'total' },
-          valueAt: (o) => cores * (o + HISTORY_SECONDS),
+          valueAt: (o) => cores * (o + range.historySeconds),
           gaps,
         });
       const proxy = 0.05;
@@ -257,13 +265,17 @@ export function writeOpenMetrics(
   file: string,
   workloads: readonly WorkloadData[],
   nowSeconds: number,
+  range: SampleRange = DEFAULT_RANGE,
 ): number {
   const families = new Map<string, Series[]>();
   for (const w of workloads) {
-    for (const [name, list] of workloadSeries(w))
-      families.set(name, [...(families.get(name) ?? []), ...list]);
+    for (const [name, list] of workloadSeries(w, range)) {
+      const all = families.get(name) ?? [];
+      all.push(...list);
+      families.set(name, all);
+    }
   }
-  const offsets = sampleOffsets();
+  const offsets = sampleOffsets(range);
   const fd = openSync(file, 'w');
   let samples = 0;
   try {
@@ -354,7 +366,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
  */
 export async function startPrometheus(
   workloads: readonly WorkloadData[],
-  options: { nowSeconds?: number; readyTimeoutMs?: number } = {},
+  options: { nowSeconds?: number; readyTimeoutMs?: number; range?: SampleRange } = {},
 ): Promise<TestPrometheus> {
   const nowSeconds = options.nowSeconds ?? Math.floor(Date.now() / 1000);
   const dir = mkdtempSync(join(tmpdir(), 'mirror-autoscaler-prom-'));
@@ -362,7 +374,7 @@ export async function startPrometheus(
   const tsdb = join(dir, 'tsdb');
   const config = join(dir, 'prometheus.yml');
   try {
-    const samples = writeOpenMetrics(dataFile, workloads, nowSeconds);
+    const samples = writeOpenMetrics(dataFile, workloads, nowSeconds, options.range);
     // The default 2h maximum block duration is fine: promtool splits data that crosses a 2h boundary into
     // two aligned blocks, and Prometheus serves both.
     await execFileAsync(PROMTOOL_BIN, ['tsdb', 'create-blocks-from', 'openmetrics', dataFile, tsdb], {

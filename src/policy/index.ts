@@ -11,6 +11,7 @@ export {
   formatProblem,
   MAX_ALIASES,
   MAX_POLICY_BYTES,
+  MAX_PROBLEMS,
   type ParsedPolicy,
   type PolicyAnchors,
   PolicyError,

@@ -27,6 +27,8 @@ function fileProblem(file: string, message: string): Problem {
 async function readCapped(file: string): Promise<{ text?: string; problem?: Problem }> {
   let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
+    // Checked before opening: opening a FIFO or a device would block or never end.
+    if (!(await stat(file)).isFile()) return { problem: fileProblem(file, 'not a regular file') };
     handle = await open(file, 'r');
     const buf = Buffer.alloc(MAX_POLICY_BYTES + 1);
     let length = 0;
@@ -93,8 +95,10 @@ export async function loadPolicyDir(dir: string): Promise<{ policies: MirrorPoli
   for (const name of candidates) {
     const file = join(dir, name);
     try {
+      // Sub-directories (and FIFOs, devices) that happen to end in .yaml are not policy files.
       if (!(await stat(file)).isFile()) continue;
     } catch (err) {
+      // A dangling symlink, e.g. a ConfigMap key removed mid-update.
       problems.push(fileProblem(file, `cannot read policy file: ${errorCode(err)}`));
       continue;
     }

@@ -3,6 +3,7 @@
  * into a {@link MirrorPolicy} or a list of problems, never throws, and never touches the file system.
  */
 import {
+  Composer,
   type Document,
   isAlias,
   isMap,
@@ -10,7 +11,7 @@ import {
   isSeq,
   LineCounter,
   type Node,
-  parseAllDocuments,
+  Parser,
 } from 'yaml';
 import { DEFAULT_CONTROL, DEFAULT_INTERVAL_SECONDS, DEFAULT_WINDOW_SECONDS } from '../core/defaults.js';
 import { SIGNAL_NAMES, type SignalName } from '../core/types.js';
@@ -27,6 +28,9 @@ export const MAX_POLICY_BYTES = 1024 * 1024;
  * never expands a whole tree, so an alias bomb costs nothing; the cap bounds the work of looking anchors up.
  */
 export const MAX_ALIASES = 100;
+
+/** Problems reported per file; past this a file is garbage and more lines would only bury the first ones. */
+export const MAX_PROBLEMS = 200;
 
 /** A line/column position, both 1-based; line 0 means "no position" (directory-level problems). */
 export interface Position {
@@ -117,38 +121,40 @@ function parseUnsafe(text: string, file: string): ParsedPolicy {
     const lp = lineCounter.linePos(offset);
     return { line: lp.line, col: lp.col };
   };
-  const docs = parseAllDocuments(text, {
-    lineCounter,
+  // Documents are composed one at a time so that a file of a hundred thousand `---` stops at the second.
+  const composer = new Composer({
     prettyErrors: false,
     strict: true,
-    uniqueKeys: true,
+    // The library's own duplicate-key check is quadratic in the size of a mapping; checkObject does it in
+    // linear time on the mappings that matter.
+    uniqueKeys: false,
     version: '1.2',
   });
-  const all = Array.isArray(docs) ? docs : [];
   const yamlProblems: Problem[] = [];
-  for (const doc of all) {
+  // A trailing `---` or a comment-only document is harmless; only documents with content count.
+  const nonEmpty: Document.Parsed[] = [];
+  for (const doc of composer.compose(new Parser(lineCounter.addNewLine).parse(text))) {
     for (const e of [...doc.errors, ...doc.warnings]) {
       yamlProblems.push(problem(at(e.pos[0]), '', `invalid YAML: ${e.message}`));
     }
+    if (!isEmptyContent(doc.contents)) nonEmpty.push(doc);
+    if (nonEmpty.length > 1 || yamlProblems.length >= MAX_PROBLEMS) break;
   }
   // Semantic checks on a document the YAML parser could not read would only add noise.
-  if (yamlProblems.length > 0) return { problems: sortProblems(yamlProblems) };
+  if (yamlProblems.length > 0) return { problems: capProblems(sortProblems(yamlProblems), problem) };
 
-  // A trailing `---` or a comment-only document is harmless; only documents with content count.
-  const nonEmpty = all.filter((d) => !isEmptyContent(d.contents));
   const first = nonEmpty[0];
   if (first === undefined) {
     return { problems: [problem(START, '', 'file is empty; expected one MirrorPolicy document')] };
   }
   const second = nonEmpty[1];
   if (second !== undefined) {
-    const offset = second.range[0];
     return {
       problems: [
         problem(
-          at(offset),
+          at(second.range[0]),
           '',
-          `found ${nonEmpty.length} YAML documents; a policy file holds exactly one MirrorPolicy`,
+          'found a second YAML document; a policy file holds exactly one MirrorPolicy',
         ),
       ],
     };
@@ -158,7 +164,7 @@ function parseUnsafe(text: string, file: string): ParsedPolicy {
   const raw = checker.check(first.contents, POLICY_SPEC, '', START);
   const rootPos = checker.valuePos.get('') ?? START;
   const crossProblems = crossCheck(raw, checker, problem);
-  const problems = sortProblems([...checker.problems, ...crossProblems]);
+  const problems = capProblems(sortProblems([...checker.problems, ...crossProblems]), problem);
   if (problems.length > 0 || !isRecord(raw)) return { problems };
   const anchors: PolicyAnchors = {
     name: checker.valuePos.get('metadata.name') ?? rootPos,
@@ -175,6 +181,17 @@ function isEmptyContent(contents: unknown): boolean {
 
 function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+function capProblems(problems: Problem[], problem: MakeProblem): Problem[] {
+  if (problems.length <= MAX_PROBLEMS) return problems;
+  const last = problems[MAX_PROBLEMS - 1];
+  const more = problem(
+    last === undefined ? START : { line: last.line, col: last.col },
+    '',
+    `too many problems; ${problems.length - MAX_PROBLEMS} more not shown`,
+  );
+  return [...problems.slice(0, MAX_PROBLEMS), more];
 }
 
 function sortProblems(problems: Problem[]): Problem[] {
@@ -402,7 +419,7 @@ class Checker {
     }
     const known = Object.keys(field.properties);
     const out: Record<string, unknown> = {};
-    const seen = new Set<string>();
+    const seen = new Map<string, Position>();
     let valid = true;
     for (const pair of node.items) {
       const keyPos = this.pos(pair.key, pos);
@@ -429,7 +446,17 @@ class Checker {
         valid = false;
         continue;
       }
-      seen.add(name);
+      const first = seen.get(name);
+      if (first !== undefined) {
+        this.report(
+          keyPos,
+          childPath,
+          `duplicate field (first set at line ${first.line}, column ${first.col})`,
+        );
+        valid = false;
+        continue;
+      }
+      seen.set(name, keyPos);
       const value = this.check(pair.value, sub, childPath, keyPos);
       if (value === undefined) valid = false;
       else out[name] = value;

@@ -18,6 +18,9 @@ const PARSE_PROBE_VALUES: Readonly<Record<QueryPlaceholder, string>> = {
   window: '2m',
 };
 
+/** Longest accepted query override; real ones are a few hundred characters, and parsing is not free. */
+export const MAX_QUERY_LENGTH = 10_000;
+
 /** A problem in a query template; `offset` is a character index into the template. */
 export interface QueryProblem {
   readonly offset: number;
@@ -77,6 +80,11 @@ function truncate(s: string, max: number): string {
  */
 export function checkQueryTemplate(template: string): QueryProblem[] {
   if (template.trim().length === 0) return [{ offset: 0, message: 'must not be empty' }];
+  if (template.length > MAX_QUERY_LENGTH) {
+    return [
+      { offset: 0, message: `must be at most ${MAX_QUERY_LENGTH} characters (got ${template.length})` },
+    ];
+  }
   const { text, toTemplate, unknown } = substitute(template, PARSE_PROBE_VALUES);
   const problems = [...unknown];
   let errorAt: number | undefined;

@@ -6,6 +6,7 @@
  * window >= interval, a query needs its guardrail), PromQL syntax and unique names are left to `validate`.
  */
 import { DURATION_PATTERN } from './duration.js';
+import { MAX_QUERY_LENGTH } from './query.js';
 import type { Field } from './spec.js';
 import { POLICY_SPEC } from './spec.js';
 
@@ -54,7 +55,7 @@ function fieldSchema(field: Field): { [key: string]: Json } {
         ...(field.default === undefined ? {} : { default: field.default }),
       };
     case 'query':
-      return { type: 'string', description, minLength: 1 };
+      return { type: 'string', description, minLength: 1, maxLength: MAX_QUERY_LENGTH };
   }
 }
 

@@ -144,6 +144,14 @@ describe('PrometheusSignalSource when Prometheus misbehaves', () => {
     }
   });
 
+  it('sends nothing for an empty cycle', async () => {
+    const before = bad.requests.length;
+    const src = new PrometheusSignalSource({ url: bad.url('ok') });
+    expect((await src.fetch([], new Date())).size).toBe(0);
+    expect(src.queryCount).toBe(0);
+    expect(bad.requests.length).toBe(before);
+  });
+
   it.each([
     {
       name: 'a namespace that is not DNS-1123',

@@ -264,6 +264,16 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
     expect(numberOf(readings.get('p49')?.requestRate)).toBeCloseTo(50, 6);
   });
 
+  it('batches per rate window: two windows cost two sets of queries', async () => {
+    const { src } = source();
+    const readings = await src.fetch(
+      [request('healthy'), request('hot-cpu'), request('failing', { windowSeconds: 300 })],
+      prom.now,
+    );
+    expect(src.queryCount).toBe(6);
+    expect(numberOf(readings.get('failing')?.signals.errorRate)).toBeCloseTo(0.2, 6);
+  });
+
   it('queries p99 only when a policy watches it with the default query', async () => {
     const { src } = source();
     const readings = await src.fetch(

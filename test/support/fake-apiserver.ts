@@ -598,13 +598,14 @@ export class FakeApiServer {
     resource: string,
     namespace: string | undefined,
     name: string,
-    edit: (obj: JsonObject) => JsonObject | undefined | void,
+    edit: (obj: JsonObject) => unknown,
   ): JsonObject {
     const rt = this.type(resource);
     const old = this.bucket(resource).get(objectKey(rt.namespaced ? namespace : undefined, name));
     if (old === undefined) throw new Error(`mutateObject: ${resource} ${namespace}/${name} does not exist`);
     const draft = cloneJson(old);
-    const next = edit(draft) ?? draft;
+    const returned = edit(draft);
+    const next = isObject(returned) ? returned : draft;
     const nextMeta = meta(next);
     delete nextMeta.resourceVersion;
     return this.commitUpdate(rt, old, next, false, true);
@@ -675,7 +676,7 @@ export class FakeApiServer {
    */
   concurrentEdit(
     target: { resource?: string; namespace: string; name: string; verbs?: readonly Verb[] },
-    edit: (obj: JsonObject) => JsonObject | undefined | void,
+    edit: (obj: JsonObject) => unknown,
     times = 1,
   ): Handle {
     const resource = target.resource ?? VIRTUAL_SERVICES;

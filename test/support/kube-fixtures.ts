@@ -1,0 +1,88 @@
+/**
+ * VirtualService fixtures: one builder and one route per mirror shape Istio accepts, for the mesh tests,
+ * the fake API server tests and end-to-end tests alike.
+ */
+import type { JsonObject } from './fake-apiserver.js';
+
+export interface VirtualServiceInit {
+  readonly namespace?: string;
+  readonly name?: string;
+  readonly http: readonly JsonObject[];
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly hosts?: readonly string[];
+  /** Set to emulate an object read back from the API server. */
+  readonly resourceVersion?: string;
+}
+
+/** A VirtualService with the given HTTP routes (networking.istio.io/v1). */
+export function virtualService(init: VirtualServiceInit): JsonObject {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: {
+      name: init.name ?? 'checkout',
+      namespace: init.namespace ?? 'shop',
+      ...(init.resourceVersion === undefined ? {} : { resourceVersion: init.resourceVersion }),
+      ...(init.labels === undefined ? {} : { labels: { ...init.labels } }),
+      ...(init.annotations === undefined ? {} : { annotations: { ...init.annotations } }),
+    },
+    spec: {
+      hosts: [...(init.hosts ?? ['checkout'])],
+      gateways: ['mesh'],
+      http: init.http.map((r) => structuredClone(r)),
+    },
+  };
+}
+
+/** The primary destination every fixture route sends real traffic to. */
+export const PRIMARY_ROUTE: JsonObject = {
+  route: [{ destination: { host: 'checkout', subset: 'stable', port: { number: 8080 } }, weight: 100 }],
+  timeout: '5s',
+  retries: { attempts: 2, perTryTimeout: '2s' },
+};
+
+/** A route of each mirror shape, mirroring to `checkout-shadow` (subset `shadow`). */
+export const MIRROR_SHAPE_ROUTES = {
+  mirrorPercentage: {
+    name: 'primary',
+    ...PRIMARY_ROUTE,
+    mirror: { host: 'checkout-shadow', subset: 'shadow' },
+    mirrorPercentage: { value: 37.5 },
+  },
+  mirrorPercent: {
+    name: 'primary',
+    ...PRIMARY_ROUTE,
+    mirror: { host: 'checkout-shadow', subset: 'shadow' },
+    mirrorPercent: 20,
+  },
+  mirror_percent: {
+    name: 'primary',
+    ...PRIMARY_ROUTE,
+    mirror: { host: 'checkout-shadow', subset: 'shadow' },
+    mirror_percent: 30,
+  },
+  implicit: {
+    name: 'primary',
+    ...PRIMARY_ROUTE,
+    mirror: { host: 'checkout-shadow', subset: 'shadow' },
+  },
+  mirrors: {
+    name: 'primary',
+    ...PRIMARY_ROUTE,
+    mirrors: [
+      { destination: { host: 'audit-sink' }, percentage: { value: 5 } },
+      {
+        destination: { host: 'checkout-shadow', subset: 'shadow', port: { number: 8080 } },
+        percentage: { value: 12 },
+      },
+    ],
+  },
+  mirrorsImplicit: {
+    name: 'primary',
+    ...PRIMARY_ROUTE,
+    mirrors: [{ destination: { host: 'checkout-shadow', subset: 'shadow' } }],
+  },
+} satisfies Record<string, JsonObject>;
+
+export type MirrorShapeFixture = keyof typeof MIRROR_SHAPE_ROUTES;

@@ -142,7 +142,7 @@ export class PrometheusSignalSource implements SignalSource {
       this.#secrets.push(password, Buffer.from(`${username}:${password}`).toString('base64'));
     }
     const urlPassword = safeUrlPassword(url);
-    if (urlPassword !== '') this.#secrets.push(urlPassword, decodeURIComponent(urlPassword));
+    if (urlPassword !== '') this.#secrets.push(urlPassword, safeDecode(urlPassword));
     this.#secrets = this.#secrets.filter((s) => s.length > 0);
 
     const timeoutMs = this.#timeoutMs;
@@ -352,6 +352,14 @@ function safeUrlPassword(url: string): string {
     return new URL(url).password;
   } catch {
     return '';
+  }
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }
 

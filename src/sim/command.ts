@@ -1,0 +1,163 @@
+/**
+ * The `simulate` command's logic, apart from flag parsing: check the flags, load a policy file if one is
+ * given, run the scenario(s) and print the chart, the summary or JSON.
+ */
+import type { ControlPolicy } from '../core/types.js';
+import { parseDuration } from '../policy/duration.js';
+import { loadPolicyFile } from '../policy/load.js';
+import { formatProblem } from '../policy/parse.js';
+import type { SimResult } from './loop.js';
+import { renderChart, renderSummary, renderSummaryTable } from './render.js';
+import { DEFAULT_SCENARIO, isScenarioName, SCENARIO_NAMES, type ScenarioName } from './scenarios.js';
+import { simulate } from './simulate.js';
+
+/** The flags as commander hands them over (strings, unchecked). */
+export interface SimulateFlags {
+  readonly scenario: string;
+  readonly policy?: string;
+  readonly duration: string;
+  readonly seed: string;
+  readonly output: string;
+  readonly chart: boolean;
+}
+
+export const DEFAULT_SIMULATE_FLAGS: SimulateFlags = {
+  scenario: DEFAULT_SCENARIO,
+  duration: '2h',
+  seed: '1',
+  output: 'table',
+  chart: true,
+};
+
+/** Where the command writes, and how the terminal looks. */
+export interface SimulateIo {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+  /** Terminal width in columns. */
+  readonly columns: number;
+  /** Whether to emit ANSI colours. */
+  readonly color: boolean;
+}
+
+/** Longest run accepted: a week at one-second steps is about 600,000 plant steps, still a few seconds. */
+const MAX_DURATION_SECONDS = 7 * 24 * 3600;
+/** Shortest run: one rate window plus a few evaluations, or the chart says nothing. */
+const MIN_DURATION_SECONDS = 5 * 60;
+
+/** Thrown for a flag value the command cannot use; the message names the flag and the value. */
+export class FlagError extends Error {
+  override readonly name = 'FlagError';
+}
+
+interface Plan {
+  readonly scenarios: readonly ScenarioName[];
+  readonly all: boolean;
+  readonly durationSeconds: number;
+  readonly seed: number;
+  readonly output: 'table' | 'json';
+}
+
+/**
+ * Checks the flags.
+ * @throws FlagError naming the flag and the value.
+ */
+export function checkFlags(flags: SimulateFlags): Plan {
+  const name = flags.scenario;
+  const all = name === 'all';
+  if (!all && !isScenarioName(name)) {
+    throw new FlagError(
+      `simulate: --scenario: must be one of ${[...SCENARIO_NAMES, 'all'].join(', ')} (got "${flags.scenario}")`,
+    );
+  }
+  const durationSeconds = parseDuration(flags.duration);
+  if (durationSeconds === undefined) {
+    throw new FlagError(
+      `simulate: --duration: must be a duration such as 2h or 90m (got "${flags.duration}")`,
+    );
+  }
+  if (durationSeconds < MIN_DURATION_SECONDS || durationSeconds > MAX_DURATION_SECONDS) {
+    throw new FlagError(`simulate: --duration: must be between 5m and 7d (got "${flags.duration}")`);
+  }
+  if (!/^\d{1,10}$/.test(flags.seed) || Number(flags.seed) > 0xffffffff) {
+    throw new FlagError(`simulate: --seed: must be an integer from 0 to 4294967295 (got "${flags.seed}")`);
+  }
+  if (flags.output !== 'table' && flags.output !== 'json') {
+    throw new FlagError(`simulate: --output: must be table or json (got "${flags.output}")`);
+  }
+  return {
+    scenarios: all || !isScenarioName(name) ? SCENARIO_NAMES : [name],
+    all,
+    // Whole seconds: the plant steps one second at a time.
+    durationSeconds: Math.round(durationSeconds),
+    seed: Number(flags.seed),
+    output: flags.output,
+  };
+}
+
+/** The JSON form of one run: everything but the scenario's internals. */
+function resultJson(r: SimResult, withSamples: boolean): Record<string, unknown> {
+  return {
+    scenario: r.scenario.name,
+    description: r.scenario.description,
+    seed: r.seed,
+    policy: r.policy,
+    summary: r.summary,
+    ...(withSamples ? { samples: r.samples } : {}),
+  };
+}
+
+/**
+ * Runs the `simulate` command.
+ * @returns the exit status: 0 on success, 1 for an invalid flag or policy file (reported on stderr).
+ */
+export async function runSimulate(flags: SimulateFlags, io: SimulateIo): Promise<number> {
+  let plan: Plan;
+  try {
+    plan = checkFlags(flags);
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err;
+    io.stderr.write(`${err.message}\n`);
+    return 1;
+  }
+
+  let policy: ControlPolicy | undefined;
+  if (flags.policy !== undefined) {
+    const loaded = await loadPolicyFile(flags.policy);
+    if (loaded.policy === undefined || loaded.problems.length > 0) {
+      const lines = loaded.problems.map(formatProblem);
+      io.stderr.write(`${lines.length > 0 ? lines.join('\n') : `${flags.policy}: not a valid policy`}\n`);
+      return 1;
+    }
+    policy = loaded.policy;
+  }
+
+  const results = plan.scenarios.map((name) =>
+    simulate({
+      scenario: name,
+      seed: plan.seed,
+      durationSeconds: plan.durationSeconds,
+      ...(policy === undefined ? {} : { policy }),
+    }),
+  );
+
+  const [first] = results;
+  if (plan.output === 'json') {
+    const body =
+      plan.all || first === undefined
+        ? {
+            seed: plan.seed,
+            durationSeconds: plan.durationSeconds,
+            results: results.map((r) => resultJson(r, false)),
+          }
+        : resultJson(first, true);
+    io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    return 0;
+  }
+  if (plan.all || first === undefined) {
+    io.stdout.write(renderSummaryTable(results.map((r) => ({ name: r.scenario.name, summary: r.summary }))));
+    return 0;
+  }
+  if (flags.chart) io.stdout.write(`${renderChart(first, { columns: io.columns, color: io.color })}\n`);
+  io.stdout.write(renderSummary(first));
+  return 0;
+}

@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest';
+import { type Controller, recoveryAfter, runClosedLoop } from '../../src/sim/loop.js';
+import { inBreach, productionRps, scheduleAt, trueSignals } from '../../src/sim/plant.js';
+import {
+  buildScenario,
+  DEFAULT_SIM_POLICY,
+  SCENARIO_NAMES,
+  scenarioPolicy,
+} from '../../src/sim/scenarios.js';
+
+/** Never writes: the target stays at the scenario's initial percentage. */
+const holdStill: Controller<undefined> = (input) => ({
+  percent: input.currentPercent ?? 100,
+  action: 'hold',
+  reason: 'WithinTolerance',
+  state: undefined,
+});
+
+/** Writes `percent` once, then holds; counts its evaluations in its state. */
+const setOnce =
+  (percent: number): Controller<number> =>
+  (input) =>
+    input.state === undefined
+      ? { percent, action: 'increase', state: 1 }
+      : { percent: input.currentPercent ?? 100, action: 'hold', state: input.state + 1 };
+
+describe('runClosedLoop with a static controller', () => {
+  const duration = 1800;
+  const seed = 3;
+  const scenario = buildScenario('capacity-drop', seed, duration);
+  const policy = scenarioPolicy(scenario);
+  const result = runClosedLoop({ scenario, seed, durationSeconds: duration }, holdStill);
+
+  /** The largest safe percentage by bisection on the percentage itself. */
+  const oracle = (t: number): number => {
+    const prod = productionRps(scenario.plant.traffic, t);
+    const capacity = scheduleAt(scenario.plant.capacityRps, t);
+    const safe = (p: number) =>
+      !inBreach(policy.guardrails, trueSignals(scenario.plant.profile, (prod * p) / 100 / capacity));
+    let lo = policy.bounds.minPercent;
+    let hi = policy.bounds.maxPercent;
+    if (safe(hi)) return hi;
+    for (let i = 0; i < 50; i++) {
+      const mid = (lo + hi) / 2;
+      if (safe(mid)) lo = mid;
+      else hi = mid;
+    }
+    return lo;
+  };
+
+  it('mirrors the initial percentage of production and compares it with the oracle', () => {
+    expect(scenario.initialPercent).toBe(10);
+    let mirrored = 0;
+    let safe = 0;
+    for (let t = 0; t < duration; t++) {
+      const prod = productionRps(scenario.plant.traffic, t);
+      mirrored += prod * 0.1;
+      safe += (prod * oracle(t)) / 100;
+    }
+    expect(result.summary.mirroredRequests).toBeCloseTo(mirrored, 3);
+    expect(result.summary.oracleRequests).toBeCloseTo(safe, 0);
+    expect(result.summary.mirroredShare).toBeCloseTo(mirrored / safe, 6);
+    expect(result.summary.meanPercent).toBeCloseTo(10, 9);
+  });
+
+  it('counts the seconds the true target spends above a guardrail', () => {
+    let breach = 0;
+    for (let t = 0; t < duration; t++) {
+      const prod = productionRps(scenario.plant.traffic, t);
+      const u = (prod * 0.1) / scheduleAt(scenario.plant.capacityRps, t);
+      if (inBreach(policy.guardrails, trueSignals(scenario.plant.profile, u))) breach++;
+    }
+    // 10 % is safe at full capacity but not at half: the drop must show as breach.
+    expect(breach).toBeGreaterThan(0);
+    expect(result.summary.breachSeconds).toBe(breach);
+    expect(result.samples.reduce((sum, s) => sum + s.breachSeconds, 0)).toBeLessThanOrEqual(breach);
+    // A controller that never moves stays in breach until capacity returns.
+    const drop = scenario.capacityDropAtSeconds ?? Number.NaN;
+    expect(result.summary.recoverySeconds).toBe(breach);
+    expect(drop).toBeGreaterThan(0);
+  });
+
+  it('evaluates every interval and never writes', () => {
+    expect(result.samples).toHaveLength(duration / policy.intervalSeconds);
+    expect(result.samples.map((s) => s.t).slice(0, 3)).toEqual([0, 30, 60]);
+    expect(result.summary.writes).toBe(0);
+    expect(result.summary.writesPerHour).toBe(0);
+    expect(result.summary.maxPercentWhileBlind).toBeNull();
+  });
+});
+
+describe('runClosedLoop: writes and propagation', () => {
+  it('a write reaches the target after the propagation delay and counts once', () => {
+    const result = runClosedLoop({ scenario: 'steady', seed: 1, durationSeconds: 600 }, setOnce(20));
+    const [first, second] = result.samples;
+    expect(first?.percent).toBe(5);
+    expect(first?.setPercent).toBe(20);
+    expect(second?.percent).toBe(20);
+    expect(result.summary.writes).toBe(1);
+    expect(result.summary.writesPerHour).toBe(6);
+    // 5 s at 5 % (the delay), then 595 s at 20 %.
+    expect(result.summary.meanPercent).toBeCloseTo((5 * 5 + 595 * 20) / 600, 9);
+  });
+
+  it('passes the policy, a fixed clock and the previous state to the controller', () => {
+    const seen: { now: number; state: number | undefined; current: number | null }[] = [];
+    const policy = { ...DEFAULT_SIM_POLICY, intervalSeconds: 60 };
+    runClosedLoop<number>(
+      { scenario: 'steady', seed: 1, durationSeconds: 180, policy, startEpochMs: 1_000_000 },
+      (input) => {
+        seen.push({ now: input.now, state: input.state, current: input.currentPercent });
+        expect(input.policy).toBe(policy);
+        return { percent: 7, action: 'increase', state: (input.state ?? 0) + 1 };
+      },
+    );
+    expect(seen).toEqual([
+      { now: 1_000_000, state: undefined, current: 5 },
+      { now: 1_060_000, state: 1, current: 7 },
+      { now: 1_120_000, state: 2, current: 7 },
+    ]);
+  });
+});
+
+describe('runClosedLoop: blindness', () => {
+  it('an outage makes evaluations blind and records the percentage held through it', () => {
+    const result = runClosedLoop({ scenario: 'prometheus-outage', seed: 2 }, holdStill);
+    // 3 minutes of failed queries = 6 evaluations, and the window is short of samples just after.
+    expect(result.summary.blindEvaluations).toBeGreaterThanOrEqual(6);
+    expect(result.summary.maxPercentWhileBlind).toBe(10);
+    expect(result.summary.maxRiseWhileBlind).toBe(0);
+    const failed = result.samples.filter((s) => s.observed.cpuUtilization?.kind === 'absent');
+    expect(
+      failed.some(
+        (s) =>
+          s.observed.cpuUtilization?.kind === 'absent' && s.observed.cpuUtilization.reason === 'QueryFailed',
+      ),
+    ).toBe(true);
+  });
+
+  it('a rise while blind is measured against the last level seen safe', () => {
+    const climbBlind: Controller<undefined> = (input) => {
+      const cpu = input.signals.cpuUtilization;
+      const blind = cpu?.kind === 'absent';
+      const current = input.currentPercent ?? 100;
+      return blind
+        ? { percent: current + 1, action: 'increase', state: undefined }
+        : { percent: current, action: 'hold', state: undefined };
+    };
+    const result = runClosedLoop({ scenario: 'prometheus-outage', seed: 2 }, climbBlind);
+    const blind = result.summary.blindEvaluations;
+    expect(result.summary.maxRiseWhileBlind).toBe(blind);
+    expect(result.summary.maxPercentWhileBlind).toBe(10 + blind);
+  });
+});
+
+describe('runClosedLoop: determinism', () => {
+  const summarise = (seed: number) =>
+    runClosedLoop({ scenario: 'noisy', seed, durationSeconds: 1800 }, setOnce(15)).summary;
+
+  it('the same seed gives the same result', () => {
+    const a = runClosedLoop({ scenario: 'noisy', seed: 11, durationSeconds: 1800 }, setOnce(15));
+    const b = runClosedLoop({ scenario: 'noisy', seed: 11, durationSeconds: 1800 }, setOnce(15));
+    expect(b).toEqual(a);
+  });
+
+  it('different seeds give different results', () => {
+    expect(summarise(11).mirroredRequests).not.toBe(summarise(12).mirroredRequests);
+    const a = runClosedLoop({ scenario: 'noisy', seed: 11, durationSeconds: 600 }, holdStill);
+    const b = runClosedLoop({ scenario: 'noisy', seed: 12, durationSeconds: 600 }, holdStill);
+    expect(b.samples.map((s) => s.observed)).not.toEqual(a.samples.map((s) => s.observed));
+  });
+
+  it.each(SCENARIO_NAMES.map((name) => ({ name })))('a 2 h run of $name is fast', ({ name }) => {
+    const started = performance.now();
+    const result = runClosedLoop({ scenario: name, seed: 1 }, holdStill);
+    expect(result.samples).toHaveLength(240);
+    // Generous bound (CI machines vary); typical runs take a few tens of milliseconds.
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('runClosedLoop: options', () => {
+  const rows = [
+    {
+      name: 'zero duration',
+      options: { durationSeconds: 0 },
+      message: 'simulate: durationSeconds: must be a positive number (got 0)',
+    },
+    {
+      name: 'zero interval',
+      options: { policy: { ...DEFAULT_SIM_POLICY, intervalSeconds: 0 } },
+      message: 'simulate: policy.intervalSeconds: must be a positive number (got 0)',
+    },
+    {
+      name: 'NaN window',
+      options: { policy: { ...DEFAULT_SIM_POLICY, windowSeconds: Number.NaN } },
+      message: 'simulate: policy.windowSeconds: must be a positive number (got NaN)',
+    },
+  ];
+  it.each(rows)('refuses $name', ({ options, message }) => {
+    expect(() => runClosedLoop({ scenario: 'steady', seed: 1, ...options }, holdStill)).toThrow(message);
+  });
+});
+
+describe('recoveryAfter', () => {
+  const seconds = (pattern: string) => Uint8Array.from(pattern, (c) => (c === '#' ? 1 : 0));
+  const rows = [
+    { name: 'no drop in the scenario', breach: '....', dropAt: undefined, want: null },
+    { name: 'no breach after the drop', breach: '..........', dropAt: 2, want: 0 },
+    { name: 'breach from the drop', breach: '..####....', dropAt: 2, want: 4 },
+    { name: 'breach starting a little later', breach: '....###...', dropAt: 2, want: 5 },
+    { name: 'a later breach is not the drop', breach: `${'..........'.repeat(7)}##`, dropAt: 2, want: 0 },
+    { name: 'breach until the end', breach: '..########', dropAt: 2, want: 8 },
+  ];
+  it.each(rows)('$name', ({ breach, dropAt, want }) => {
+    expect(recoveryAfter(seconds(breach), dropAt)).toBe(want);
+  });
+});

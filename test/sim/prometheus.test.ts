@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import type { Signal } from '../../src/core/types.js';
+import { CPU_BOUND_PROFILE, createPlant, NO_NOISE, type Plant, trueSignals } from '../../src/sim/plant.js';
+import { createObserver, DEFAULT_OBSERVATION, type ObservationConfig } from '../../src/sim/prometheus.js';
+
+const WINDOW = 120;
+
+/** A noiseless target behind 1,000 production requests/s, with room for everything up to 100 %. */
+function setup(observation: Partial<ObservationConfig> = {}) {
+  const plant = createPlant(
+    {
+      profile: CPU_BOUND_PROFILE,
+      capacityRps: [[0, 10_000]],
+      traffic: { baseRps: 1000 },
+      backgroundRps: 0,
+      noise: NO_NOISE,
+    },
+    1,
+  );
+  const observer = createObserver({ ...DEFAULT_OBSERVATION, scrapeOffsetSeconds: 0, ...observation }, 1, 0);
+  return { plant, observer };
+}
+
+/** Runs the plant from `from` to `to` (exclusive) at `percent`, offering every second to the observer. */
+function run(
+  { plant, observer }: { plant: Plant; observer: ReturnType<typeof createObserver> },
+  from: number,
+  to: number,
+  percent: number,
+) {
+  for (let t = from; t < to; t++) {
+    observer.offer(t, plant.counters);
+    plant.advance(t, 1, percent);
+  }
+  observer.offer(to, plant.counters);
+}
+
+const value = (s: Signal | undefined): number => {
+  if (s?.kind !== 'value') throw new Error(`expected a value, got ${JSON.stringify(s)}`);
+  return s.value;
+};
+
+describe('createObserver: rate windows', () => {
+  it('a step change shows fully only once the window has passed since it', () => {
+    const sim = setup();
+    const step = 600;
+    run(sim, 0, step, 10);
+    const before = sim.observer.query(step, WINDOW);
+    expect(value(before.requestRate)).toBeCloseTo(100, 6);
+    const cpuBefore = value(before.signals.cpuUtilization);
+    expect(cpuBefore).toBeCloseTo(trueSignals(CPU_BOUND_PROFILE, 0.01).cpuUtilization, 6);
+
+    run(sim, step, step + WINDOW / 2, 20);
+    const half = sim.observer.query(step + WINDOW / 2, WINDOW);
+    expect(value(half.requestRate)).toBeGreaterThan(120);
+    expect(value(half.requestRate)).toBeLessThan(180);
+
+    run(sim, step + WINDOW / 2, step + WINDOW - 15, 20);
+    const almost = sim.observer.query(step + WINDOW - 15, WINDOW);
+    expect(value(almost.requestRate)).toBeLessThan(199);
+    expect(value(almost.signals.cpuUtilization)).toBeLessThan(
+      trueSignals(CPU_BOUND_PROFILE, 0.02).cpuUtilization - 1e-4,
+    );
+
+    run(sim, step + WINDOW - 15, step + WINDOW, 20);
+    const after = sim.observer.query(step + WINDOW, WINDOW);
+    expect(value(after.requestRate)).toBeCloseTo(200, 6);
+    expect(value(after.signals.cpuUtilization)).toBeCloseTo(
+      trueSignals(CPU_BOUND_PROFILE, 0.02).cpuUtilization,
+      6,
+    );
+  });
+
+  it('error rate and p99 come from the counters and histogram buckets', () => {
+    const sim = setup();
+    run(sim, 0, 300, 50);
+    const seen = sim.observer.query(300, WINDOW);
+    const truth = trueSignals(CPU_BOUND_PROFILE, 0.05);
+    expect(value(seen.signals.errorRate)).toBeCloseTo(truth.errorRate, 9);
+    expect(value(seen.signals.latencyP99Ms)).toBeCloseTo(truth.latencyP99Ms, 6);
+  });
+
+  it('returns only the signals asked for', () => {
+    const sim = setup();
+    run(sim, 0, 300, 10);
+    expect(Object.keys(sim.observer.query(300, WINDOW, ['cpuUtilization']).signals)).toEqual([
+      'cpuUtilization',
+    ]);
+  });
+});
+
+describe('createObserver: absent signals', () => {
+  const absent = (reason: string) => expect.objectContaining({ kind: 'absent', reason });
+
+  it('NoTraffic for latency and errors when the target got no requests; CPU still has a value', () => {
+    const sim = setup();
+    run(sim, 0, 600, 0);
+    const seen = sim.observer.query(600, WINDOW);
+    expect(seen.signals.latencyP99Ms).toEqual(absent('NoTraffic'));
+    expect(seen.signals.errorRate).toEqual(absent('NoTraffic'));
+    expect(value(seen.signals.cpuUtilization)).toBeCloseTo(CPU_BOUND_PROFILE.cpuBase, 9);
+    expect(value(seen.requestRate)).toBe(0);
+  });
+
+  it('NoSeries when every scrape was missed', () => {
+    const sim = setup({ missedScrapeProbability: 1 });
+    run(sim, 0, 600, 10);
+    expect(sim.observer.sampleCount).toBe(0);
+    const seen = sim.observer.query(600, WINDOW);
+    for (const s of [seen.signals.cpuUtilization, seen.signals.errorRate, seen.signals.latencyP99Ms]) {
+      expect(s).toEqual(absent('NoSeries'));
+    }
+    expect(seen.requestRate).toEqual(absent('NoSeries'));
+  });
+
+  it('missed scrapes drop about their share of samples', () => {
+    const sim = setup({ missedScrapeProbability: 0.5 });
+    run(sim, 0, 3000, 10);
+    // 200 scrapes due; a fair coin keeps 100 ± 3 sigma.
+    expect(sim.observer.sampleCount).toBeGreaterThan(79);
+    expect(sim.observer.sampleCount).toBeLessThan(121);
+  });
+
+  it('Stale when the newest sample is older than the limit, NoSeries once it leaves the lookback', () => {
+    const sim = setup({ scrapeGaps: [{ startSeconds: 600, endSeconds: 1000 }] });
+    run(sim, 0, 690, 10);
+    // The newest sample (585) is 105 s old: still fresh enough, and [570, 690] holds two samples.
+    expect(value(sim.observer.query(690, WINDOW).signals.cpuUtilization)).toBeGreaterThan(0);
+    run(sim, 690, 720, 10);
+    expect(sim.observer.query(720, WINDOW).signals.cpuUtilization).toEqual(absent('Stale'));
+    run(sim, 720, 900, 10);
+    expect(sim.observer.query(900, WINDOW).signals.errorRate).toEqual(absent('NoSeries'));
+    run(sim, 900, 1030, 10);
+    expect(value(sim.observer.query(1030, WINDOW).signals.cpuUtilization)).toBeGreaterThan(0);
+  });
+
+  it('NoSeries when the window holds fewer than two samples', () => {
+    const sim = setup({ scrapeGaps: [{ startSeconds: 400, endSeconds: 600 }] });
+    run(sim, 0, 610, 10);
+    expect(sim.observer.query(610, WINDOW).signals.latencyP99Ms).toEqual(absent('NoSeries'));
+  });
+
+  it('QueryFailed while Prometheus is down, and a gap in the data after it', () => {
+    const sim = setup({ outages: [{ startSeconds: 600, endSeconds: 780 }] });
+    run(sim, 0, 700, 10);
+    const down = sim.observer.query(700, WINDOW);
+    for (const s of [down.signals.cpuUtilization, down.signals.errorRate, down.signals.latencyP99Ms]) {
+      expect(s).toEqual(absent('QueryFailed'));
+    }
+    expect(down.requestRate).toEqual(absent('QueryFailed'));
+    // Nothing was scraped during the outage: right after it the window holds one sample.
+    run(sim, 700, 790, 10);
+    expect(sim.observer.query(790, WINDOW).signals.cpuUtilization).toEqual(absent('NoSeries'));
+    // With two samples 15 s apart in a 2 m window, rate() extrapolates only half an interval past them, so
+    // it reads low until the window refills: real Prometheus does the same.
+    run(sim, 790, 800, 10);
+    const partial = value(sim.observer.query(800, WINDOW).requestRate);
+    expect(partial).toBeGreaterThan(0);
+    expect(partial).toBeLessThan(50);
+    run(sim, 800, 900, 10);
+    expect(value(sim.observer.query(900, WINDOW).requestRate)).toBeCloseTo(100, 6);
+  });
+});

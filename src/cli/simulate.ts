@@ -55,6 +55,10 @@ Examples:
   mirror-autoscaler simulate --policy policies/checkout.yaml --output json`,
     )
     .action(async (opts: SimulateFlags) => {
+      // `simulate | head` closes the pipe early; that is the reader's choice, not a failure worth a stack trace.
+      process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EPIPE') throw err;
+      });
       process.exitCode = await runSimulate(opts, {
         stdout: process.stdout,
         stderr: process.stderr,

@@ -118,6 +118,8 @@ export interface SimSummary {
   /** Time-weighted mean of the percentage the target received, and of the oracle's. */
   readonly meanPercent: number;
   readonly meanOraclePercent: number;
+  /** Lowest oracle percentage in any second: the best constant percentage that would have stayed safe. */
+  readonly minOraclePercent: number;
 }
 
 export interface SimResult {
@@ -183,6 +185,7 @@ export function runClosedLoop<S>(options: SimOptions, controller: Controller<S>)
   let oracleMirrored = 0;
   let percentSeconds = 0;
   let oracleSeconds = 0;
+  let minOracle = Number.POSITIVE_INFINITY;
   let breachSeconds = 0;
   let breachIntegral = 0;
   let breachSinceSample = 0;
@@ -226,6 +229,11 @@ export function runClosedLoop<S>(options: SimOptions, controller: Controller<S>)
       state = decision.state;
       const before = effective;
       if (decision.action !== 'hold') {
+        if (!Number.isFinite(decision.percent)) {
+          throw new RangeError(
+            `simulate: controller: percent must be a finite number (got ${decision.percent} at t=${t} s)`,
+          );
+        }
         written = decision.percent;
         writes++;
         pending.push({ at: t + scenario.propagationDelaySeconds, percent: decision.percent });
@@ -279,6 +287,7 @@ export function runClosedLoop<S>(options: SimOptions, controller: Controller<S>)
     oracleMirrored += (stepResult.productionRps * oracle) / 100;
     percentSeconds += effective;
     oracleSeconds += oracle;
+    if (oracle < minOracle) minOracle = oracle;
     const severity = maxSeverity(guardrails, stepResult.truth);
     if (severity > 1) {
       breachSeconds++;
@@ -304,6 +313,7 @@ export function runClosedLoop<S>(options: SimOptions, controller: Controller<S>)
     recoverySeconds: recoveryAfter(breachBySecond, scenario.capacityDropAtSeconds),
     meanPercent: percentSeconds / Math.ceil(duration),
     meanOraclePercent: oracleSeconds / Math.ceil(duration),
+    minOraclePercent: minOracle,
   };
   return { scenario, seed, policy, samples, summary };
 }

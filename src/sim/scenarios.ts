@@ -184,7 +184,7 @@ const BUILDERS: Record<ScenarioName, { readonly description: string; readonly bu
           traffic: {
             baseRps: v.production,
             diurnal: { amplitude: 0.5, periodSeconds: duration, peakAtSeconds: duration / 2 },
-            bursts: randomBursts(v.rng, duration, 2, [1.1, 1.2], [20, 60]),
+            bursts: randomBursts(v.rng, duration, 2, [1.05, 1.1], [20, 60]),
           },
         }),
         observation: v.observation,
@@ -194,7 +194,7 @@ const BUILDERS: Record<ScenarioName, { readonly description: string; readonly bu
     },
   },
   'capacity-drop': {
-    description: 'the target loses half its capacity (pods lost) and gets it back later',
+    description: 'the target loses half its capacity (pods lost), then gets it back',
     build: (seed, duration) => {
       const v = vary(seed, 'capacity-drop');
       const dropAt = Math.round(duration * uniform(v.rng, 0.33, 0.37));

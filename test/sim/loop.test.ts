@@ -61,6 +61,9 @@ describe('runClosedLoop with a static controller', () => {
     expect(result.summary.oracleRequests).toBeCloseTo(safe, 0);
     expect(result.summary.mirroredShare).toBeCloseTo(mirrored / safe, 6);
     expect(result.summary.meanPercent).toBeCloseTo(10, 9);
+    let lowest = Number.POSITIVE_INFINITY;
+    for (let t = 0; t < duration; t++) lowest = Math.min(lowest, oracle(t));
+    expect(result.summary.minOraclePercent).toBeCloseTo(lowest, 6);
   });
 
   it('counts the seconds the true target spends above a guardrail', () => {
@@ -199,6 +202,17 @@ describe('runClosedLoop: options', () => {
   ];
   it.each(rows)('refuses $name', ({ options, message }) => {
     expect(() => runClosedLoop({ scenario: 'steady', seed: 1, ...options }, holdStill)).toThrow(message);
+  });
+
+  it('refuses a controller that writes a non-finite percentage', () => {
+    const broken: Controller<undefined> = () => ({
+      percent: Number.NaN,
+      action: 'increase',
+      state: undefined,
+    });
+    expect(() => runClosedLoop({ scenario: 'steady', seed: 1 }, broken)).toThrow(
+      'simulate: controller: percent must be a finite number (got NaN at t=0 s)',
+    );
   });
 });
 

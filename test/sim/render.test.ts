@@ -97,6 +97,7 @@ const summary = (over: Partial<SimSummary>): SimSummary => ({
   recoverySeconds: null,
   meanPercent: 9,
   meanOraclePercent: 10,
+  minOraclePercent: 8,
   ...over,
 });
 

@@ -18,6 +18,8 @@ const PERCENT_COLOR = asciichart.cyan;
 const ORACLE_COLOR = asciichart.green;
 const CHART_HEIGHT = 14;
 const LABEL_WIDTH = 7;
+/** asciichart's glyphs (axis, axis, -, -, horizontal, corners, vertical) with dashed lines for the oracle. */
+const ORACLE_SYMBOLS = ['┼', '┤', '╶', '╴', '┄', '╰', '╭', '╮', '╯', '┆'];
 
 const paint = (text: string, color: string, on: boolean): string =>
   on ? `${color}${text}${asciichart.reset}` : text;
@@ -75,14 +77,31 @@ export function renderChart(result: SimResult, options: RenderOptions): string {
   // Round the top up to a whole number of rows of a round size, so axis labels read cleanly.
   const unit = top <= 14 ? 1 : top <= 28 ? 2 : top <= 70 ? 5 : 10;
   const max = Math.ceil(top / unit) * unit;
-  const chart = asciichart.plot([oracle, percent], {
+  const config = {
     min: 0,
     max,
     height: Math.min(CHART_HEIGHT, Math.max(4, max / unit)),
     offset: 3,
-    colors: options.color ? [ORACLE_COLOR, PERCENT_COLOR] : [],
-    format: (v) => `${v.toFixed(1)} %`.padStart(LABEL_WIDTH),
-  });
+    format: (v: number) => `${v.toFixed(1)} %`.padStart(LABEL_WIDTH),
+  };
+  // Each line is drawn alone and the two are overlaid cell by cell, so that the oracle can have dashed
+  // glyphs: the lines stay distinguishable without colour, and the mirror percentage is drawn on top.
+  const percentRows = asciichart.plot(percent, config).split('\n');
+  const oracleRows = asciichart.plot(oracle, { ...config, symbols: ORACLE_SYMBOLS }).split('\n');
+  const chart = percentRows
+    .map((row, r) => {
+      const under = oracleRows[r] ?? '';
+      let line = row.slice(0, prefix);
+      for (let c = prefix; c < row.length; c++) {
+        const mine = row[c] ?? ' ';
+        const theirs = under[c] ?? ' ';
+        if (mine !== ' ') line += paint(mine, PERCENT_COLOR, options.color);
+        else if (theirs !== ' ') line += paint(theirs, ORACLE_COLOR, options.color);
+        else line += ' ';
+      }
+      return line.trimEnd();
+    })
+    .join('\n');
 
   // Time axis: labels at round times, placed at the column that shows that time.
   const columns = percent.length;
@@ -95,11 +114,11 @@ export function renderChart(result: SimResult, options: RenderOptions): string {
     for (let k = 0; k < label.length; k++) axis[col + k] = label[k] ?? ' ';
   }
   const legend = `${' '.repeat(prefix)}${paint('──', PERCENT_COLOR, options.color)} mirror percentage   ${paint(
-    '──',
+    '┄┄',
     ORACLE_COLOR,
     options.color,
   )} largest safe percentage (oracle)`;
-  const fullTitle = `${' '.repeat(prefix)}scenario ${result.scenario.name}: ${result.scenario.description}`;
+  const fullTitle = `scenario ${result.scenario.name}: ${result.scenario.description}`;
   const title =
     fullTitle.length <= options.columns ? fullTitle : `${fullTitle.slice(0, options.columns - 1)}…`;
   return `${title}\n\n${chart}\n${axis.join('').trimEnd()}\n\n${legend}\n`;

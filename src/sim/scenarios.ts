@@ -172,8 +172,7 @@ const BUILDERS: Record<ScenarioName, { readonly description: string; readonly bu
     },
   },
   diurnal: {
-    description:
-      'a day of production traffic (±50 %, compressed into the run) with short bursts; latency-bound',
+    description: 'a day of traffic (±50 %) compressed into the run, short bursts; latency-bound',
     build: (seed, duration) => {
       const v = vary(seed, 'diurnal');
       return {

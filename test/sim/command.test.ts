@@ -28,7 +28,7 @@ describe('runSimulate', () => {
     expect(err).toBe('');
     expect(code).toBe(0);
     expect(out).toContain('scenario capacity-drop');
-    expect(out).toContain('── largest safe percentage (oracle)');
+    expect(out).toContain('┄┄ largest safe percentage (oracle)');
     expect(out).toMatch(/^mirrored +\d\.\d{3} of the safe maximum/m);
     expect(out).toMatch(/^in breach +\d+ s/m);
     expect(out).toMatch(/^writes +\d+ \(/m);

@@ -61,7 +61,8 @@ describe('renderChart', () => {
     expect(ansi.test(text)).toBe(false);
     for (const line of text.split('\n')) expect(line.length).toBeLessThanOrEqual(80);
     expect(text).toContain('── mirror percentage');
-    expect(text).toContain('── largest safe percentage (oracle)');
+    expect(text).toContain('┄┄ largest safe percentage (oracle)');
+    expect(text).toContain('┄');
     expect(text).toMatch(/0s +.*1h/);
     expect(text).toContain('scenario capacity-drop');
   });

@@ -75,3 +75,61 @@ export const REASONS = [
   'Paused',
 ] as const;
 export type Reason = (typeof REASONS)[number];
+
+/**
+ * One signal's local response curve: `[percent, severity, elasticity]`. The point is the reading the next
+ * estimate is measured against; elasticity is d ln(severity) / d ln(percent) near it (1 = linear).
+ */
+export type CurvePoint = readonly [percent: number, severity: number, elasticity: number];
+
+/** One past reading: `[secondsAgo, effectivePercent, ...severity per SIGNAL_NAMES, null when absent]`. */
+export type Reading = readonly [
+  secondsAgo: number,
+  effectivePercent: number,
+  cpuUtilization: number | null,
+  errorRate: number | null,
+  latencyP99Ms: number | null,
+];
+
+/**
+ * The decision core's memory between cycles. A plain JSON object persisted in a Kubernetes annotation, so
+ * it is small (a few hundred bytes) and untrusted on the way back in: read it with `parseControllerState`.
+ * Arrays hold ages in seconds counted back from `at`, which keeps them short; scalar times are epoch ms.
+ */
+export interface ControllerState {
+  /** Format version; a state of another version is ignored. */
+  readonly version: 1;
+  /** `now` (epoch ms) of the decision that produced this state. */
+  readonly at: number;
+  /** The percentage that decision left in effect; a different current value means someone else changed it. */
+  readonly percent: number;
+  /**
+   * Percentage timeline, newest first: `[secondsAgo, percent in effect from then on]`. The oldest entry's age
+   * is capped: it means "at least this long". Used to tell which percentage a rate window reflects.
+   */
+  readonly track: ReadonlyArray<readonly [secondsAgo: number, percent: number]>;
+  /** The last few readings, newest first, for the median that increases are judged on. */
+  readonly recent: readonly Reading[];
+  /** Ages (seconds) of the writes made in the last hour, newest first, for the write budget. */
+  readonly writesAgo: readonly number[];
+  /** No increase before this instant (epoch ms): set by a cut so that the rate windows flush first. */
+  readonly cooldownUntil?: number;
+  /**
+   * The last breach: when, the guardrail, the percentage its reading reflected and, if known, the mirrored
+   * request rate at that percentage (so the level follows changes in production traffic).
+   */
+  readonly breach?: {
+    readonly at: number;
+    readonly percent: number;
+    readonly rps?: number;
+    readonly signal?: SignalName;
+  };
+  /** When (epoch ms) the last full cut was made; a quantile reading shows it only once the window has passed. */
+  readonly cutAt?: number;
+  /** Start (epoch ms) of the current stretch of blindness (missing, failed or stale data). */
+  readonly blindSince?: number;
+  /** When (epoch ms) the last stretch of blindness ended; rate windows still span the gap for a while. */
+  readonly blindEndedAt?: number;
+  /** Per-signal response curve estimates, used to size increases on convex signals (latency, errors). */
+  readonly curve?: Partial<Record<SignalName, CurvePoint>>;
+}

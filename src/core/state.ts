@@ -1,0 +1,209 @@
+/**
+ * The controller's persisted memory: size limits and the validating reader. The state comes back from a
+ * Kubernetes annotation that anyone with edit rights can change, so it is parsed like any untrusted input:
+ * anything malformed yields `undefined` (the controller then starts afresh, which is always safe).
+ */
+import type { ControllerState, CurvePoint, Reading, SignalName } from './types.js';
+import { SIGNAL_NAMES } from './types.js';
+
+/** The only state format this version reads and writes. */
+export const STATE_VERSION = 1;
+
+/** Most percentage changes kept in the timeline; older ones are folded into the oldest entry. */
+export const MAX_TRACK_ENTRIES = 8;
+/** Readings kept for the median of increases. */
+export const MAX_RECENT_READINGS = 3;
+/**
+ * Most write timestamps kept. Budgets above this many writes per hour are enforced as this many (one a
+ * minute), which keeps the state well under 1 KB; that errs on the side of fewer writes.
+ */
+export const MAX_WRITES_TRACKED = 60;
+
+/** Range of the elasticity a curve estimate may hold: from strongly sub-linear to a very steep knee. */
+export const MIN_ELASTICITY = 0.5;
+export const MAX_ELASTICITY = 8;
+
+const KEYS = new Set([
+  'version',
+  'at',
+  'percent',
+  'track',
+  'recent',
+  'writesAgo',
+  'cooldownUntil',
+  'breach',
+  'cutAt',
+  'blindSince',
+  'blindEndedAt',
+  'curve',
+]);
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function finite(x: unknown): x is number {
+  return typeof x === 'number' && Number.isFinite(x);
+}
+
+function isPercent(x: unknown): x is number {
+  return finite(x) && x >= 0 && x <= 100;
+}
+
+function isAge(x: unknown): x is number {
+  return finite(x) && x >= 0;
+}
+
+/** Non-decreasing ages: entries are newest first. */
+function ascending(ages: readonly number[]): boolean {
+  for (let i = 1; i < ages.length; i++) {
+    const a = ages[i - 1];
+    const b = ages[i];
+    if (a === undefined || b === undefined || b < a) return false;
+  }
+  return true;
+}
+
+function parseTrack(x: unknown): Array<readonly [number, number]> | undefined {
+  if (!Array.isArray(x) || x.length < 1 || x.length > MAX_TRACK_ENTRIES) return undefined;
+  const out: Array<readonly [number, number]> = [];
+  for (const e of x as unknown[]) {
+    if (!Array.isArray(e) || e.length !== 2) return undefined;
+    const [age, p] = e as unknown[];
+    if (!isAge(age) || !isPercent(p)) return undefined;
+    out.push([age, p]);
+  }
+  return ascending(out.map((e) => e[0])) ? out : undefined;
+}
+
+function parseSeverity(x: unknown): number | null | undefined {
+  if (x === null) return null;
+  return finite(x) && x >= 0 ? x : undefined;
+}
+
+function parseRecent(x: unknown): Reading[] | undefined {
+  if (!Array.isArray(x) || x.length > MAX_RECENT_READINGS) return undefined;
+  const out: Reading[] = [];
+  for (const e of x as unknown[]) {
+    if (!Array.isArray(e) || e.length !== 5) return undefined;
+    const [age, p, c, er, l] = e as unknown[];
+    const cs = parseSeverity(c);
+    const es = parseSeverity(er);
+    const ls = parseSeverity(l);
+    if (!isAge(age) || !isPercent(p) || cs === undefined || es === undefined || ls === undefined) {
+      return undefined;
+    }
+    out.push([age, p, cs, es, ls]);
+  }
+  return ascending(out.map((e) => e[0])) ? out : undefined;
+}
+
+function parseWrites(x: unknown): number[] | undefined {
+  if (!Array.isArray(x) || x.length > MAX_WRITES_TRACKED) return undefined;
+  const out: number[] = [];
+  for (const e of x as unknown[]) {
+    if (!isAge(e)) return undefined;
+    out.push(e);
+  }
+  return ascending(out) ? out : undefined;
+}
+
+function parseBreach(x: unknown): ControllerState['breach'] | undefined {
+  if (!isRecord(x)) return undefined;
+  for (const k of Object.keys(x)) if (!['at', 'percent', 'rps', 'signal'].includes(k)) return undefined;
+  const { at, percent, rps, signal } = x;
+  if (!finite(at) || !isPercent(percent)) return undefined;
+  let breach: NonNullable<ControllerState['breach']> = { at, percent };
+  if (rps !== undefined) {
+    if (!finite(rps) || rps <= 0) return undefined;
+    breach = { ...breach, rps };
+  }
+  if (signal !== undefined) {
+    if (typeof signal !== 'string' || !(SIGNAL_NAMES as readonly string[]).includes(signal)) return undefined;
+    breach = { ...breach, signal: signal as SignalName };
+  }
+  return breach;
+}
+
+function parseCurve(x: unknown): Partial<Record<SignalName, CurvePoint>> | undefined {
+  if (!isRecord(x)) return undefined;
+  const out: Partial<Record<SignalName, CurvePoint>> = {};
+  for (const [k, v] of Object.entries(x)) {
+    if (!(SIGNAL_NAMES as readonly string[]).includes(k)) return undefined;
+    if (!Array.isArray(v) || v.length !== 3) return undefined;
+    const [p, s, e] = v as unknown[];
+    if (
+      !isPercent(p) ||
+      p <= 0 ||
+      !finite(s) ||
+      s <= 0 ||
+      !finite(e) ||
+      e < MIN_ELASTICITY ||
+      e > MAX_ELASTICITY
+    ) {
+      return undefined;
+    }
+    out[k as SignalName] = [p, s, e];
+  }
+  return out;
+}
+
+/**
+ * Validates a controller state read from an untrusted place (a Kubernetes annotation).
+ *
+ * Accepts either the parsed JSON value or the JSON text itself. Never throws.
+ * @returns the state, or `undefined` when the input is not a complete, well-formed state of this version
+ *   (unknown keys, wrong types, non-finite numbers, percentages outside 0–100, unordered ages, oversized arrays).
+ */
+export function parseControllerState(json: unknown): ControllerState | undefined {
+  let x: unknown = json;
+  if (typeof x === 'string') {
+    try {
+      x = JSON.parse(x);
+    } catch {
+      return undefined;
+    }
+  }
+  if (!isRecord(x)) return undefined;
+  for (const k of Object.keys(x)) if (!KEYS.has(k)) return undefined;
+  if (x.version !== STATE_VERSION || !finite(x.at) || !isPercent(x.percent)) return undefined;
+  const track = parseTrack(x.track);
+  const recent = parseRecent(x.recent);
+  const writesAgo = parseWrites(x.writesAgo);
+  if (track === undefined || recent === undefined || writesAgo === undefined) return undefined;
+  let state: ControllerState = {
+    version: STATE_VERSION,
+    at: x.at,
+    percent: x.percent,
+    track,
+    recent,
+    writesAgo,
+  };
+  if (x.cooldownUntil !== undefined) {
+    if (!finite(x.cooldownUntil)) return undefined;
+    state = { ...state, cooldownUntil: x.cooldownUntil };
+  }
+  if (x.breach !== undefined) {
+    const breach = parseBreach(x.breach);
+    if (breach === undefined) return undefined;
+    state = { ...state, breach };
+  }
+  if (x.cutAt !== undefined) {
+    if (!finite(x.cutAt)) return undefined;
+    state = { ...state, cutAt: x.cutAt };
+  }
+  if (x.blindSince !== undefined) {
+    if (!finite(x.blindSince)) return undefined;
+    state = { ...state, blindSince: x.blindSince };
+  }
+  if (x.blindEndedAt !== undefined) {
+    if (!finite(x.blindEndedAt)) return undefined;
+    state = { ...state, blindEndedAt: x.blindEndedAt };
+  }
+  if (x.curve !== undefined) {
+    const curve = parseCurve(x.curve);
+    if (curve === undefined) return undefined;
+    state = { ...state, curve };
+  }
+  return state;
+}

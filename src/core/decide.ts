@@ -343,6 +343,8 @@ interface Context {
   readonly now: number;
   /** The percentage in effect as the caller sees it (null resolved to 100). */
   readonly p: number;
+  /** No percentage is set on the route. */
+  readonly unset: boolean;
   readonly obs: ReadonlyArray<readonly [SignalName, Observation]>;
   readonly values: ReadonlyArray<readonly [SignalName, number]>;
   readonly pEff: number;
@@ -635,7 +637,7 @@ function raise(ctx: Context): Outcome {
       at !== undefined &&
       (at * level) / p <= 1 - cfg.hysteresis;
     if (!stale && p < highEdge && to > lowEdge) {
-      const creep = p + Math.max(cfg.step / 2, cfg.minChange, LAW.quantumPercent);
+      const creep = p + Math.max(cfg.step / 2, cfg.minChange, LAW.quantumPercent, p * LAW.minRaiseShare);
       to = Math.min(to, Math.max(lowEdge, creep));
       near = `, near the last breach at ${pct(level)} %`;
     }
@@ -656,19 +658,23 @@ function raise(ctx: Context): Outcome {
   return { percent: to, reason: 'Headroom', message: `${head}: raise ${pct(p)} -> ${pct(to)}` };
 }
 
+function aboveMax(ctx: Context): Outcome {
+  const shown = ctx.unset ? 'unset (Istio mirrors 100 %)' : `${pct(ctx.p)} %`;
+  const hi = pct(ctx.cfg.hi);
+  return {
+    percent: ctx.cfg.hi,
+    reason: 'OutOfBounds',
+    message: `current ${shown} is above maxPercent ${hi}: set ${hi}`,
+  };
+}
+
 /** The law proper, for a percentage already known to be >= minPercent. */
 function law(ctx: Context): Outcome {
   const { cfg, p, now } = ctx;
 
   // 1. Breach: decrease on the latest value, even when other signals are missing.
   if (ctx.values.some(([, s]) => s > 1)) return cut(ctx);
-  if (p > cfg.hi) {
-    return {
-      percent: cfg.hi,
-      reason: 'OutOfBounds',
-      message: `current ${pct(p)} % is above maxPercent ${pct(cfg.hi)}: set ${pct(cfg.hi)}`,
-    };
-  }
+  if (p > cfg.hi) return aboveMax(ctx);
 
   // 2. A breach the readings do not show yet.
   const early = anticipate(ctx);
@@ -910,6 +916,7 @@ export function decide(input: DecideInput): Decision {
     cfg,
     now,
     p,
+    unset: raw === null,
     obs,
     values,
     pEff,
@@ -938,14 +945,7 @@ export function decide(input: DecideInput): Decision {
     };
   } else {
     out = law(ctx);
-    if (p > cfg.hi && out.percent > cfg.hi) {
-      const shown = raw === null ? 'unset (Istio mirrors 100 %)' : `${pct(p)} %`;
-      out = {
-        percent: cfg.hi,
-        reason: 'OutOfBounds',
-        message: `current ${shown} is above maxPercent ${pct(cfg.hi)}: set ${pct(cfg.hi)}`,
-      };
-    }
+    if (p > cfg.hi && out.percent > cfg.hi) out = aboveMax(ctx);
   }
   const percent = clean(clamp(out.percent, cfg.lo, cfg.hi));
   const action: Action = percent > p ? 'increase' : percent < p ? 'decrease' : 'hold';

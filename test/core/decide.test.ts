@@ -1,0 +1,638 @@
+import { describe, expect, it } from 'vitest';
+import { type Decision, decide, LAW, parseControllerState } from '../../src/core/decide.js';
+import { type Action, REASONS, type Reason, type Signals } from '../../src/core/types.js';
+import { absent, LIMITS, policy, run, type Step, sev, steadyState, T0, value } from './helpers.js';
+
+interface Row {
+  readonly name: string;
+  /** Builds the decision under test. */
+  readonly decide: () => Decision;
+  readonly reason: Reason;
+  readonly action: Action;
+  /** Exact percentage, or a check of it. */
+  readonly percent?: number | ((p: number) => boolean);
+  /** Substrings the message must contain. */
+  readonly message?: readonly string[];
+}
+
+const P = policy();
+const one = (current: number | null, signals: Signals, pol = P, extra: Partial<Step> = {}) =>
+  run(pol, current, [{ signals, ...extra }]).last;
+
+/** Blind on errorRate for `seconds` (one cycle every 30 s, then one at exactly `seconds`). */
+function blindFor(seconds: number, current: number, pol = P, signals?: Signals): Decision {
+  const blindSignals = signals ?? { ...sev(), errorRate: absent('QueryFailed') };
+  const steps: Step[] = [{ signals: blindSignals }];
+  let t = 0;
+  while (t + 30 < seconds) {
+    steps.push({ signals: blindSignals });
+    t += 30;
+  }
+  steps.push({ signals: blindSignals, after: seconds - t });
+  return run(pol, current, steps).last;
+}
+
+const rows: readonly Row[] = [
+  // Headroom and its limits.
+  {
+    name: 'headroom on every guardrail raises by at most the factor plus the step',
+    decide: () => one(10, sev()),
+    reason: 'Headroom',
+    action: 'increase',
+    percent: (p) => p > 10 && p <= 10 * 1.5 + 1,
+  },
+  {
+    name: 'a raise is capped at maxPercent',
+    decide: () => one(40, sev({ cpu: 0.1, err: 0.1, lat: 0.1 })),
+    reason: 'Headroom',
+    action: 'increase',
+    percent: 50,
+  },
+  {
+    name: 'headroom at maxPercent holds at the bound',
+    decide: () => one(50, sev()),
+    reason: 'AtBound',
+    action: 'hold',
+    percent: 50,
+  },
+  {
+    name: 'min = max holds at the bound with headroom',
+    decide: () => one(10, sev(), policy({ min: 10, max: 10 })),
+    reason: 'AtBound',
+    action: 'hold',
+    percent: 10,
+  },
+  {
+    name: 'severity just below the band raises',
+    decide: () => one(10, sev({ cpu: 0.79, err: 0.1, lat: 0.1 })),
+    reason: 'Headroom',
+    action: 'increase',
+    percent: (p) => p > 10,
+  },
+  {
+    name: 'a raise smaller than minChangePercent is not written',
+    decide: () => one(10, sev(), policy({ control: { minChangePercent: 10 } })),
+    reason: 'ChangeTooSmall',
+    action: 'hold',
+    percent: 10,
+  },
+  {
+    name: 'a latency close to the target leaves only a step too small to write',
+    decide: () => one(40, sev({ cpu: 0.1, err: 0.1, lat: 0.79 }), policy({ max: 100 })),
+    reason: 'ChangeTooSmall',
+    action: 'hold',
+    percent: 40,
+  },
+  // Hold band.
+  {
+    name: 'severity inside (1 - hysteresis, 1] holds',
+    decide: () => one(20, sev({ cpu: 0.9 })),
+    reason: 'WithinTolerance',
+    action: 'hold',
+    percent: 20,
+  },
+  {
+    name: 'severity exactly 1 is within tolerance, not a breach',
+    decide: () => one(20, sev({ lat: 1 })),
+    reason: 'WithinTolerance',
+    action: 'hold',
+    percent: 20,
+  },
+  // Breaches.
+  {
+    name: 'a large breach halves the percentage',
+    decide: () => one(20, sev({ err: 3.1 })),
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    percent: 10,
+    message: ['errorRate 0.031 > 0.01 (severity 3.1)', '20 -> 10'],
+  },
+  {
+    name: 'a small breach still cuts by 30 %',
+    decide: () => one(20, sev({ cpu: 1.05 })),
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    percent: 14,
+  },
+  {
+    name: 'a breach is cut on the latest value even when another guardrail is blind',
+    decide: () => one(20, { ...sev({ cpu: 1.5 }), errorRate: absent('QueryFailed') }),
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    percent: 12,
+  },
+  {
+    name: 'a breach at minPercent holds at the bound',
+    decide: () => one(5, sev({ cpu: 1.5 }), policy({ min: 5 })),
+    reason: 'AtBound',
+    action: 'hold',
+    percent: 5,
+    message: ['already at minPercent 5'],
+  },
+  {
+    name: 'a breach with min = max holds at the bound',
+    decide: () => one(10, sev({ lat: 2 }), policy({ min: 10, max: 10 })),
+    reason: 'AtBound',
+    action: 'hold',
+    percent: 10,
+  },
+  {
+    name: 'a cut never goes below minPercent',
+    decide: () => one(6, sev({ cpu: 3 }), policy({ min: 5 })),
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    percent: 5,
+  },
+  {
+    name: 'a breach while a cut is still in flight only trims (quantile reading, same overload)',
+    decide: () => run(P, 20, [{ signals: sev({ lat: 1.5 }) }, { signals: sev({ lat: 1.5 }) }]).last,
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    percent: 11.9,
+    message: ['not fully visible yet', 'trim 12 -> 11.9'],
+  },
+  {
+    name: 'a rate reading that keeps rising after a cut cuts again',
+    decide: () => run(P, 20, [{ signals: sev({ cpu: 1.1 }) }, { signals: sev({ cpu: 1.3 }) }]).last,
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    // 20 * 0.7 = 14, then 14 * 0.9 / 1.3.
+    percent: 9.69,
+  },
+  {
+    name: 'a quantile reading that still breaches once the window has passed the cut cuts again',
+    decide: () =>
+      run(P, 20, [{ signals: sev({ lat: 1.5 }) }, { signals: sev({ lat: 1.5 }), after: 135 + 15 }]).last,
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    // 20 * 0.9 / 1.5 = 12, then again.
+    percent: 7.2,
+  },
+  // Bounds.
+  {
+    name: 'no percentage set means 100 %, brought down to maxPercent',
+    decide: () => one(null, sev()),
+    reason: 'OutOfBounds',
+    action: 'decrease',
+    percent: 50,
+    message: ['unset (Istio mirrors 100 %)'],
+  },
+  {
+    name: 'no percentage set with maxPercent 100 is already at the bound',
+    decide: () => one(null, sev(), policy({ max: 100 })),
+    reason: 'AtBound',
+    action: 'hold',
+    percent: 100,
+  },
+  {
+    name: 'below minPercent is raised to it even during a breach',
+    decide: () => one(2, sev({ cpu: 2 }), policy({ min: 5 })),
+    reason: 'OutOfBounds',
+    action: 'increase',
+    percent: 5,
+  },
+  {
+    name: 'below minPercent is raised to it even when blind',
+    decide: () => one(2, { ...sev(), latencyP99Ms: absent('Stale') }, policy({ min: 5 })),
+    reason: 'OutOfBounds',
+    action: 'increase',
+    percent: 5,
+  },
+  {
+    name: 'above maxPercent comes down to it when blind',
+    decide: () => one(80, { ...sev(), latencyP99Ms: absent('Stale') }),
+    reason: 'OutOfBounds',
+    action: 'decrease',
+    percent: 50,
+  },
+  {
+    name: 'above maxPercent with a breach cuts below the bound',
+    decide: () => one(80, sev({ cpu: 3 })),
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    percent: 40,
+  },
+  // Blindness.
+  {
+    name: 'a failed query holds',
+    decide: () => one(20, { ...sev(), errorRate: absent('QueryFailed') }),
+    reason: 'NoData',
+    action: 'hold',
+    percent: 20,
+    message: ['errorRate QueryFailed'],
+  },
+  {
+    name: 'a configured guardrail missing from the signals counts as NoSeries',
+    decide: () => one(20, { cpuUtilization: value(0.2), errorRate: value(0.001) }),
+    reason: 'NoData',
+    action: 'hold',
+    message: ['latencyP99Ms NoSeries'],
+  },
+  {
+    name: 'a non-finite value counts as blind',
+    decide: () => one(20, { ...sev(), cpuUtilization: value(Number.NaN) }),
+    reason: 'NoData',
+    action: 'hold',
+  },
+  {
+    name: 'an infinite value counts as blind',
+    decide: () => one(20, { ...sev(), latencyP99Ms: value(Number.POSITIVE_INFINITY) }),
+    reason: 'NoData',
+    action: 'hold',
+  },
+  {
+    name: 'a negative value counts as blind',
+    decide: () => one(20, { ...sev(), errorRate: value(-1) }),
+    reason: 'NoData',
+    action: 'hold',
+  },
+  {
+    name: 'blind for less than blindHoldSeconds still holds',
+    decide: () => blindFor(299, 20),
+    reason: 'NoData',
+    action: 'hold',
+    percent: 20,
+  },
+  {
+    name: 'blind for blindHoldSeconds halves toward minPercent',
+    decide: () => blindFor(300, 20),
+    reason: 'BlindDecay',
+    action: 'decrease',
+    percent: 10,
+  },
+  {
+    name: 'blind decay stops at minPercent',
+    decide: () => blindFor(300, 3, policy({ min: 2 })),
+    reason: 'BlindDecay',
+    action: 'decrease',
+    percent: 2,
+  },
+  {
+    name: 'blind at minPercent holds at the bound',
+    decide: () => blindFor(400, 2, policy({ min: 2 })),
+    reason: 'AtBound',
+    action: 'hold',
+    percent: 2,
+  },
+  {
+    name: 'a policy without guardrails has nothing to judge by',
+    decide: () => one(20, sev(), policy({ guardrails: {} })),
+    reason: 'NoData',
+    action: 'hold',
+  },
+  // No traffic and cold start.
+  {
+    name: 'cold start from 0 % when CPU has headroom and latency/errors have no traffic',
+    decide: () =>
+      one(0, {
+        cpuUtilization: value(0.1),
+        errorRate: absent('NoTraffic'),
+        latencyP99Ms: absent('NoTraffic'),
+      }),
+    reason: 'ColdStart',
+    action: 'increase',
+    percent: 1,
+  },
+  {
+    name: 'cold start with only latency configured',
+    decide: () =>
+      one(0, { latencyP99Ms: absent('NoTraffic') }, policy({ guardrails: { latencyP99Ms: 300 } })),
+    reason: 'ColdStart',
+    action: 'increase',
+    percent: 1,
+  },
+  {
+    name: 'cold start from 0 % with every signal present',
+    decide: () => one(0, sev({ cpu: 0.1, err: 0, lat: 0.1 })),
+    reason: 'ColdStart',
+    action: 'increase',
+    percent: 1,
+  },
+  {
+    name: 'cold start needs CPU when CPU is configured',
+    decide: () => one(0, { errorRate: absent('NoTraffic'), latencyP99Ms: absent('NoTraffic') }),
+    reason: 'NoData',
+    action: 'hold',
+    percent: 0,
+  },
+  {
+    name: 'CPU reported as NoTraffic is blindness, not traffic',
+    decide: () =>
+      one(0, {
+        cpuUtilization: absent('NoTraffic'),
+        errorRate: absent('NoTraffic'),
+        latencyP99Ms: absent('NoTraffic'),
+      }),
+    reason: 'NoData',
+    action: 'hold',
+  },
+  {
+    name: 'cold start holds when CPU has no room',
+    decide: () =>
+      one(0, {
+        cpuUtilization: value(0.72),
+        errorRate: absent('NoTraffic'),
+        latencyP99Ms: absent('NoTraffic'),
+      }),
+    reason: 'WithinTolerance',
+    action: 'hold',
+    percent: 0,
+  },
+  {
+    name: 'cold start is withheld when the write budget is spent',
+    decide: () =>
+      one(
+        0,
+        { cpuUtilization: value(0.1), errorRate: absent('NoTraffic'), latencyP99Ms: absent('NoTraffic') },
+        policy({ control: { maxWritesPerHour: 0 } }),
+      ),
+    reason: 'WriteBudget',
+    action: 'hold',
+    percent: 0,
+  },
+  {
+    name: 'cold start at maxPercent 0 holds at the bound',
+    decide: () =>
+      one(
+        0,
+        { cpuUtilization: value(0.1), errorRate: absent('NoTraffic'), latencyP99Ms: absent('NoTraffic') },
+        policy({ max: 0 }),
+      ),
+    reason: 'AtBound',
+    action: 'hold',
+    percent: 0,
+  },
+  {
+    name: 'no traffic above the cold-start step holds without decaying',
+    decide: () =>
+      blindFor(3600, 20, P, {
+        cpuUtilization: value(0.2),
+        errorRate: absent('NoTraffic'),
+        latencyP99Ms: absent('NoTraffic'),
+      }),
+    reason: 'NoData',
+    action: 'hold',
+    percent: 20,
+    message: ['NoTraffic'],
+  },
+  {
+    name: 'no traffic contradicted by the request rate is blindness and decays',
+    decide: () => {
+      const signals = {
+        cpuUtilization: value(0.2),
+        errorRate: absent('NoTraffic'),
+        latencyP99Ms: value(100),
+      };
+      const steps: Step[] = Array.from({ length: 11 }, () => ({ signals, requestRate: value(5) }));
+      return run(P, 20, steps).last;
+    },
+    reason: 'BlindDecay',
+    action: 'decrease',
+    percent: 10,
+  },
+  // Cooldown and dead time.
+  {
+    name: 'no raise during the cooldown after a cut',
+    decide: () => run(P, 20, [{ signals: sev({ cpu: 1.2 }) }, { signals: sev(), after: 149 }]).last,
+    reason: 'Cooldown',
+    action: 'hold',
+    percent: 14,
+  },
+  {
+    name: 'the derived cooldown (window + interval) expires',
+    decide: () => run(P, 20, [{ signals: sev({ cpu: 1.2 }) }, { signals: sev(), after: 150 }]).last,
+    reason: 'Headroom',
+    action: 'increase',
+    percent: (p) => p > 14,
+  },
+  {
+    name: 'a configured cooldown is used as is',
+    decide: () =>
+      run(policy({ control: { cooldownSeconds: 600 } }), 20, [
+        { signals: sev({ cpu: 1.2 }) },
+        { signals: sev(), after: 599 },
+      ]).last,
+    reason: 'Cooldown',
+    action: 'hold',
+  },
+  {
+    name: 'no raise again before the last raise is visible in the window',
+    decide: () => run(P, 10, [{ signals: sev() }, { signals: sev() }]).last,
+    reason: 'Settling',
+    action: 'hold',
+    message: ['visible in the 120 s window'],
+  },
+  {
+    name: 'raises again once half the window reflects the last raise',
+    decide: () => run(P, 10, [{ signals: sev() }, { signals: sev(), after: 90 }]).last,
+    reason: 'Headroom',
+    action: 'increase',
+  },
+  {
+    name: 'a raise in flight that projects past the limit is taken back before the breach shows',
+    decide: () => run(P, 10, [{ signals: sev() }, { signals: sev({ cpu: 0.95 }) }]).last,
+    reason: 'Settling',
+    action: 'decrease',
+    percent: (p) => p >= 10 && p < 14.5,
+    message: ['take back'],
+  },
+  {
+    name: 'a percentage changed by someone else is treated as just changed',
+    decide: () => run(P, 10, [{ signals: sev() }, { signals: sev(), after: 600, current: 20 }]).last,
+    reason: 'Settling',
+    action: 'hold',
+    percent: 20,
+  },
+  {
+    name: 'a steady rise that projects past the limit by the next cycle is met before it shows',
+    decide: () =>
+      run(P, 20, [
+        { signals: sev({ cpu: 0.84 }) },
+        { signals: sev({ cpu: 0.88 }) },
+        { signals: sev({ cpu: 0.93 }) },
+      ]).last,
+    reason: 'Settling',
+    action: 'decrease',
+    message: ['rising at a steady 20 %'],
+  },
+  {
+    name: 'raises wait until the rate window no longer spans a gap in the data',
+    decide: () =>
+      run(P, 20, [{ signals: { ...sev(), errorRate: absent('QueryFailed') } }, { signals: sev(), after: 60 }])
+        .last,
+    reason: 'Settling',
+    action: 'hold',
+    message: ['data came back'],
+  },
+  // Memory: breach level and write budget.
+  {
+    name: 'near a remembered breach level raises only by a small additive step',
+    decide: () =>
+      decide({
+        now: T0,
+        policy: P,
+        currentPercent: 17,
+        signals: sev({ cpu: 0.2, err: 0.05, lat: 0.2 }),
+        state: steadyState(17, T0 - 30_000, {
+          breach: { at: T0 - 60_000, percent: 20, signal: 'errorRate' },
+        }),
+      }),
+    reason: 'Headroom',
+    action: 'increase',
+    // The creep: the larger of half the step (0.5) and the smallest raise worth a write (3 % of 17).
+    percent: 17.51,
+    message: ['near the last breach at 20 %'],
+  },
+  {
+    name: 'the breach level is forgotten after breachMemorySeconds',
+    decide: () =>
+      decide({
+        now: T0,
+        policy: P,
+        currentPercent: 17,
+        signals: sev({ cpu: 0.2, err: 0.05, lat: 0.2 }),
+        state: steadyState(17, T0 - 30_000, {
+          breach: { at: T0 - 1_800_000, percent: 20, signal: 'errorRate' },
+        }),
+      }),
+    reason: 'Headroom',
+    action: 'increase',
+    percent: (p) => p > 18,
+  },
+  {
+    name: 'an increase is withheld when the hourly write budget is spent',
+    decide: () =>
+      decide({
+        now: T0,
+        policy: P,
+        currentPercent: 10,
+        signals: sev(),
+        state: steadyState(10, T0 - 30_000, {
+          writesAgo: Array.from({ length: 30 }, (_, i) => 200 + i * 100),
+        }),
+      }),
+    reason: 'WriteBudget',
+    action: 'hold',
+    percent: 10,
+    message: ['30 writes in the last hour (max 30)'],
+  },
+  {
+    name: 'writes older than an hour leave the budget',
+    decide: () =>
+      decide({
+        now: T0,
+        policy: P,
+        currentPercent: 10,
+        signals: sev(),
+        state: steadyState(10, T0 - 30_000, { writesAgo: Array.from({ length: 30 }, (_, i) => 3571 + i) }),
+      }),
+    reason: 'Headroom',
+    action: 'increase',
+  },
+  {
+    name: 'a breach is cut even when the write budget is spent',
+    decide: () =>
+      decide({
+        now: T0,
+        policy: P,
+        currentPercent: 10,
+        signals: sev({ cpu: 2 }),
+        state: steadyState(10, T0 - 30_000, {
+          writesAgo: Array.from({ length: 30 }, (_, i) => 200 + i * 100),
+        }),
+      }),
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    percent: 5,
+  },
+  // Guardrail details.
+  {
+    name: 'a signal without a configured guardrail is ignored',
+    decide: () =>
+      one(20, sev({ cpu: 0.3, err: 5 }), policy({ guardrails: { cpuUtilization: LIMITS.cpuUtilization } })),
+    reason: 'Headroom',
+    action: 'increase',
+  },
+  {
+    name: 'a limit of 0 breaches on any non-zero reading',
+    decide: () =>
+      one(
+        20,
+        { cpuUtilization: value(0.1), errorRate: value(0.0001) },
+        policy({ guardrails: { cpuUtilization: 0.8, errorRate: 0 } }),
+      ),
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    percent: 10,
+  },
+  {
+    name: 'a limit of 0 with a zero reading is headroom',
+    decide: () =>
+      one(
+        20,
+        { cpuUtilization: value(0.1), errorRate: value(0) },
+        policy({ guardrails: { cpuUtilization: 0.8, errorRate: 0 } }),
+      ),
+    reason: 'Headroom',
+    action: 'increase',
+  },
+];
+
+describe('decide', () => {
+  it.each(rows)('$name', (row) => {
+    const d = row.decide();
+    expect(d.reason, d.message).toBe(row.reason);
+    expect(d.action, d.message).toBe(row.action);
+    if (typeof row.percent === 'number') expect(d.percent, d.message).toBeCloseTo(row.percent, 9);
+    if (typeof row.percent === 'function')
+      expect(row.percent(d.percent), `${d.percent}: ${d.message}`).toBe(true);
+    for (const part of row.message ?? []) expect(d.message).toContain(part);
+    expect(Number.isInteger(Math.round(d.percent * 100))).toBe(true);
+  });
+
+  it('the table covers every reason the core can give (Paused belongs to the caller)', () => {
+    const covered = new Set(rows.map((r) => r.reason));
+    const missing = REASONS.filter((r) => r !== 'Paused' && !covered.has(r));
+    expect(missing).toEqual([]);
+  });
+
+  it('reports the severity of each configured guardrail that has a value', () => {
+    const d = one(20, {
+      cpuUtilization: value(0.4),
+      errorRate: absent('NoTraffic'),
+      latencyP99Ms: value(250),
+    });
+    expect(d.severities).toEqual({ cpuUtilization: 0.5, latencyP99Ms: 0.5 });
+  });
+
+  it('produces a state that parses and stays small', () => {
+    const d = run(P, 20, [
+      { signals: sev({ cpu: 1.2 }) },
+      { signals: sev({ lat: 1.1 }) },
+      { signals: sev() },
+    ]).last;
+    expect(parseControllerState(JSON.parse(JSON.stringify(d.state)))).toEqual(d.state);
+    expect(JSON.stringify(d.state).length).toBeLessThan(1024);
+  });
+
+  it('keeps a steady percentage in the band without writing', () => {
+    const steps: Step[] = Array.from({ length: 40 }, () => ({
+      signals: sev({ cpu: 0.9, err: 0.1, lat: 0.5 }),
+    }));
+    const { decisions } = run(P, 20, steps);
+    expect(decisions.every((d) => d.action === 'hold' && d.reason === 'WithinTolerance')).toBe(true);
+  });
+
+  it('settles between raises for at least half the window after the lag', () => {
+    const steps: Step[] = Array.from({ length: 20 }, () => ({
+      signals: sev({ cpu: 0.1, err: 0.1, lat: 0.1 }),
+    }));
+    const { decisions } = run(policy({ max: 100 }), 1, steps);
+    const raises = decisions.flatMap((d, i) => (d.action === 'increase' ? [i] : []));
+    expect(raises.length).toBeGreaterThan(2);
+    const settle = LAW.lagSeconds + 120 * LAW.settleVisibility;
+    for (let i = 1; i < raises.length; i++) {
+      expect(((raises[i] ?? 0) - (raises[i - 1] ?? 0)) * 30).toBeGreaterThanOrEqual(settle);
+    }
+  });
+});

@@ -1,0 +1,133 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MAX_WRITES_TRACKED, parseControllerState } from '../../src/core/decide.js';
+import type { ControllerState } from '../../src/core/types.js';
+
+const valid: ControllerState = {
+  version: 1,
+  at: 1_767_225_600_000,
+  percent: 12.5,
+  track: [
+    [40, 12.5],
+    [165, 10],
+  ],
+  recent: [
+    [0, 11.2, 0.61, null, 0.4],
+    [30, 10.6, 0.6, null, 0.41],
+  ],
+  writesAgo: [40, 900],
+  cooldownUntil: 1_767_225_700_000,
+  breach: { at: 1_767_225_000_000, percent: 14.2, rps: 31.5, signal: 'latencyP99Ms' },
+  cutAt: 1_767_225_000_000,
+  blindSince: 1_767_225_500_000,
+  blindEndedAt: 1_767_225_400_000,
+  curve: { cpuUtilization: [10.6, 0.6, 0.9], latencyP99Ms: [10.6, 0.41, 2.4] },
+};
+
+const with_ = (patch: Record<string, unknown>): unknown => ({ ...valid, ...patch });
+
+interface Row {
+  readonly name: string;
+  readonly input: unknown;
+}
+
+const malformed: readonly Row[] = [
+  { name: 'null', input: null },
+  { name: 'an array', input: [] },
+  { name: 'a number', input: 3 },
+  { name: 'text that is not JSON', input: '{"version":1,' },
+  { name: 'an empty object', input: {} },
+  { name: 'another version', input: with_({ version: 2 }) },
+  { name: 'a non-finite time', input: with_({ at: Number.NaN }) },
+  { name: 'a time given as text', input: with_({ at: '2026-01-01' }) },
+  { name: 'a percentage above 100', input: with_({ percent: 150 }) },
+  { name: 'a negative percentage', input: with_({ percent: -1 }) },
+  { name: 'an unknown key', input: with_({ extra: true }) },
+  { name: 'an empty timeline', input: with_({ track: [] }) },
+  { name: 'a timeline entry of the wrong length', input: with_({ track: [[10, 5, 1]] }) },
+  {
+    name: 'a timeline out of order',
+    input: with_({
+      track: [
+        [100, 5],
+        [10, 6],
+      ],
+    }),
+  },
+  { name: 'a timeline percentage out of range', input: with_({ track: [[10, 101]] }) },
+  {
+    name: 'a timeline longer than kept',
+    input: with_({ track: Array.from({ length: 9 }, (_, i) => [i, 5]) }),
+  },
+  {
+    name: 'too many readings',
+    input: with_({ recent: Array.from({ length: 4 }, (_, i) => [i, 5, 0.1, null, null]) }),
+  },
+  { name: 'a reading with a negative severity', input: with_({ recent: [[0, 5, -0.1, null, null]] }) },
+  { name: 'a reading with a severity given as text', input: with_({ recent: [[0, 5, '0.1', null, null]] }) },
+  {
+    name: 'more write times than kept',
+    input: with_({ writesAgo: Array.from({ length: MAX_WRITES_TRACKED + 1 }, (_, i) => i) }),
+  },
+  { name: 'a negative write age', input: with_({ writesAgo: [-5] }) },
+  { name: 'write ages out of order', input: with_({ writesAgo: [50, 10] }) },
+  { name: 'a cooldown given as text', input: with_({ cooldownUntil: 'soon' }) },
+  {
+    name: 'a breach with an unknown signal',
+    input: with_({ breach: { at: 1, percent: 5, signal: 'memory' } }),
+  },
+  { name: 'a breach with a zero request rate', input: with_({ breach: { at: 1, percent: 5, rps: 0 } }) },
+  { name: 'a breach with an unknown key', input: with_({ breach: { at: 1, percent: 5, why: 'x' } }) },
+  { name: 'a breach without a percentage', input: with_({ breach: { at: 1 } }) },
+  { name: 'a curve for an unknown signal', input: with_({ curve: { memory: [5, 0.5, 1] } }) },
+  { name: 'a curve with an absurd elasticity', input: with_({ curve: { cpuUtilization: [5, 0.5, 50] } }) },
+  { name: 'a curve at 0 %', input: with_({ curve: { cpuUtilization: [0, 0.5, 1] } }) },
+  { name: 'a cut time given as text', input: with_({ cutAt: 'x' }) },
+  { name: 'a blind-end time given as null', input: with_({ blindEndedAt: null }) },
+];
+
+describe('parseControllerState', () => {
+  it('accepts a complete state, as an object and as JSON text', () => {
+    expect(parseControllerState(valid)).toEqual(valid);
+    expect(parseControllerState(JSON.stringify(valid))).toEqual(valid);
+  });
+
+  it('accepts a minimal state', () => {
+    const minimal = { version: 1, at: 0, percent: 0, track: [[165, 0]], recent: [], writesAgo: [] };
+    expect(parseControllerState(minimal)).toEqual(minimal);
+  });
+
+  it.each(malformed)('rejects $name', ({ input }) => {
+    expect(parseControllerState(input)).toBeUndefined();
+  });
+
+  it('never throws on arbitrary JSON values', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (json) => {
+        const parsed = parseControllerState(json);
+        expect(parsed === undefined || parsed.version === 1).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('never throws on arbitrary text or values', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.anything()), (x) => {
+        parseControllerState(x);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('never throws on near-valid states with one field replaced by anything', () => {
+    const keys = Object.keys(valid);
+    fc.assert(
+      fc.property(fc.constantFrom(...keys), fc.anything(), (key, x) => {
+        const parsed = parseControllerState({ ...valid, [key]: x });
+        if (parsed !== undefined) expect(parsed.version).toBe(1);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

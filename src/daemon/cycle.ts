@@ -2,13 +2,20 @@ import type { Logger } from 'pino';
 import { type ControllerState, decide, parseControllerState } from '../core/decide.js';
 import type { Action, Reason, Signal, SignalName, Signals } from '../core/types.js';
 import { SIGNAL_NAMES } from '../core/types.js';
-import { ConflictError, type MirrorLocation, type RouteStore, type VirtualService } from '../mesh/index.js';
-import { locateMirrors, PAUSED_ANNOTATION } from '../mesh/index.js';
+import {
+  ConflictError,
+  currentPercent,
+  locateMirrors,
+  MeshError,
+  type MirrorLocation,
+  pauseState,
+  type RouteStore,
+  readStateAnnotation,
+  stateAnnotation,
+  type VirtualService,
+} from '../mesh/index.js';
 import type { MirrorPolicy } from '../policy/types.js';
 import type { SignalReading, SignalRequest, SignalSource } from '../signals/index.js';
-
-/** Annotation holding the controller state of every policy that manages the VirtualService. */
-export const STATE_ANNOTATION = 'mirror-autoscaler.io/state';
 
 /** How many times a write is retried after a concurrent edit before the cycle gives up on it. */
 export const MAX_WRITE_ATTEMPTS = 3;
@@ -67,7 +74,11 @@ function vsKey(p: MirrorPolicy): string {
 }
 
 function signalValues(signals: Signals, policy: MirrorPolicy): Pick<PolicyOutcome, 'signals' | 'absent'> {
-  const values: Record<SignalName, number | null> = { cpuUtilization: null, errorRate: null, latencyP99Ms: null };
+  const values: Record<SignalName, number | null> = {
+    cpuUtilization: null,
+    errorRate: null,
+    latencyP99Ms: null,
+  };
   const absent: Partial<Record<SignalName, string>> = {};
   for (const name of SIGNAL_NAMES) {
     if (policy.guardrails[name] === undefined) continue;
@@ -78,35 +89,11 @@ function signalValues(signals: Signals, policy: MirrorPolicy): Pick<PolicyOutcom
   return { signals: values, absent };
 }
 
-/** Reads the state of one policy from the VirtualService annotation; malformed state is ignored. */
+/** The state of one policy kept on its VirtualService; malformed or foreign state is ignored. */
 export function readState(vs: VirtualService, policy: string): ControllerState | undefined {
-  const raw = vs.metadata?.annotations?.[STATE_ANNOTATION];
-  if (typeof raw !== 'string') return undefined;
-  try {
-    const all: unknown = JSON.parse(raw);
-    if (typeof all !== 'object' || all === null || Array.isArray(all)) return undefined;
-    return parseControllerState((all as Record<string, unknown>)[policy]);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The annotation value with this policy's state replaced and every other policy's kept. */
-export function writeState(vs: VirtualService, policy: string, state: ControllerState): string {
-  let all: Record<string, unknown> = {};
-  const raw = vs.metadata?.annotations?.[STATE_ANNOTATION];
-  if (typeof raw === 'string') {
-    try {
-      const parsed: unknown = JSON.parse(raw);
-      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-        all = parsed as Record<string, unknown>;
-      }
-    } catch {
-      // A corrupt annotation is replaced rather than kept: it cannot be read by anyone.
-    }
-  }
-  all[policy] = state;
-  return JSON.stringify(all);
+  const stored = readStateAnnotation(vs, policy);
+  if (stored instanceof MeshError || !stored.found) return undefined;
+  return parseControllerState(stored.value);
 }
 
 function errorMessage(err: unknown): string {
@@ -114,7 +101,9 @@ function errorMessage(err: unknown): string {
 }
 
 const QUERY_FAILED = (detail: string): SignalReading => ({
-  signals: Object.fromEntries(SIGNAL_NAMES.map((n) => [n, { kind: 'absent', reason: 'QueryFailed', detail }])),
+  signals: Object.fromEntries(
+    SIGNAL_NAMES.map((n) => [n, { kind: 'absent', reason: 'QueryFailed', detail }]),
+  ),
   requestRate: { kind: 'absent', reason: 'QueryFailed', detail },
 });
 
@@ -193,19 +182,20 @@ async function evaluate(
     });
     if (!Array.isArray(located)) return failed(policy, reading, located.message);
     // Several routes may mirror to the target; the highest percentage in effect is the one the target feels.
-    const current = Math.max(...located.map((l) => l.percent));
+    const current = currentPercent(located);
     const row: PolicyOutcome = {
       ...blank(policy, reading),
       routes: located.map(routeLabel),
       currentPercent: current,
     };
-    if (vs.metadata?.annotations?.[PAUSED_ANNOTATION] === 'true') {
+    const pause = pauseState(vs);
+    if (pause.paused) {
       return {
         ...row,
         proposedPercent: current,
         action: 'hold',
         reason: 'Paused',
-        message: `${PAUSED_ANNOTATION} is "true": automation paused`,
+        message: pause.problem ?? 'annotation mirror-autoscaler.io/paused is "true": automation paused',
       };
     }
     const state = deps.states.get(policy.name) ?? readState(vs, policy.name);
@@ -241,13 +231,15 @@ async function evaluate(
     if (dryRun) {
       // A dry run answers "what would it do now" from the real percentage every cycle, so the state of a
       // change that was never made is not kept.
-      log.info({ ...audit, dryRun: true }, `would set mirror percentage ${current} -> ${decision.percent}`);
       return { ...outcome, write: 'recorded' };
     }
     try {
-      const updated = await deps.routes.patchPercent(vs, located, decision.percent, {
-        [STATE_ANNOTATION]: writeState(vs, policy.name, decision.state),
-      });
+      const updated = await deps.routes.patchPercent(
+        vs,
+        located,
+        decision.percent,
+        stateAnnotation(policy.name, decision.state),
+      );
       vsMap.set(vsKey(policy), updated);
       deps.states.set(policy.name, decision.state);
       log.info(audit, `mirror percentage ${current} -> ${decision.percent}: ${decision.message}`);

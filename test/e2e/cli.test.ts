@@ -321,7 +321,8 @@ describe('plan and run --once against Prometheus and the API server', () => {
     expect(recs).toEqual(before.get('recs/recs'));
     expect(withoutOurChanges(checkout)).toEqual(withoutOurChanges(before.get('shop/checkout')));
     expect(withoutOurChanges(search)).toEqual(withoutOurChanges(before.get('search/search')));
-    const annotations = (checkout?.metadata as { annotations: Record<string, string> }).annotations;
+    const annotations =
+      (checkout?.metadata as { annotations?: Record<string, string> } | undefined)?.annotations ?? {};
     expect(JSON.parse(annotations['state.mirror-autoscaler.io/checkout'] ?? 'null')).toHaveProperty(
       'version',
       1,

@@ -95,7 +95,7 @@ export const LAW = {
    */
   cutFactorMax: 0.7,
   /** Increases aim at this point of the hold band, as a share of its width below 1 (0.5 = the middle). */
-  targetInBand: 0.5,
+  targetInBand: 0.25,
   /**
    * Seconds between a change and its first effect on a reading: half a typical 15 s scrape interval, Istio's
    * stats flush and the propagation of a route change, rounded up.

@@ -2,7 +2,7 @@
  * End to end: the built CLI against a real Prometheus (backfilled) and the fake Kubernetes API server,
  * through the real @kubernetes/client-node. `plan --output json` first, then `run --once`, then the objects.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -329,6 +329,39 @@ describe('plan and run --once against Prometheus and the API server', () => {
     );
     expect(api.countRequests({ method: 'PATCH' })).toBe(2);
     expect(api.countRequests({ method: 'GET', name: 'checkout' })).toBe(0);
+  });
+
+  it('run as a daemon evaluates on schedule and exits 0 on SIGTERM', async () => {
+    const child = spawn(process.execPath, [CLI, 'run', '--policies', dir, '--dry-run'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no cycle within 20 s:\n${out}`)), 20_000);
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('"msg":"cycle complete"')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const logs = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(logs.at(-1)?.msg).toBe('stopped');
+      expect(logs.filter((l) => l.msg === 'cycle complete')[0]).toMatchObject({ policies: 4, dryRun: true });
+      expect(api.countRequests({ method: 'PATCH' })).toBe(2); // only the two from run --once above
+    } finally {
+      if (child.exitCode === null && child.pid !== undefined) child.kill('SIGKILL');
+    }
   });
 
   it('validate reports an invalid policy with file, line and column', async () => {

@@ -83,6 +83,8 @@ export interface SignalTraits {
   readonly graded: boolean;
   /** A quantile over the window, dominated by its worst part: it shows a cut only once the window has passed. */
   readonly quantile: boolean;
+  /** A plain sum over the window (CPU seconds): a reading is the time-weighted mean of what it covers. */
+  readonly additive: boolean;
 }
 
 /** Constants of the law that are not policy settings; exported so tests and benchmarks can refer to them. */
@@ -114,9 +116,9 @@ export const LAW = {
    * grow faster near capacity (queueing). Latency warns before it breaches; errors often do not.
    */
   signals: {
-    cpuUtilization: { initial: 1, min: 0.75, knee: false, graded: true, quantile: false },
-    errorRate: { initial: 2, min: 2, knee: true, graded: false, quantile: false },
-    latencyP99Ms: { initial: 2, min: 1.5, knee: true, graded: true, quantile: true },
+    cpuUtilization: { initial: 1, min: 0.75, knee: false, graded: true, quantile: false, additive: true },
+    errorRate: { initial: 2, min: 2, knee: true, graded: false, quantile: false, additive: false },
+    latencyP99Ms: { initial: 2, min: 1.5, knee: true, graded: true, quantile: true, additive: false },
   } satisfies Record<SignalName, SignalTraits>,
   /** How sharply raises shrink toward the target on a signal with a knee. */
   kneeExponent: 3,
@@ -132,6 +134,13 @@ export const LAW = {
   curveSpread: 1.1,
   /** Readings older than this many intervals are not part of the median. */
   recentIntervals: 3.5,
+  /**
+   * Inside the hold band a raise is made only when every recent reading, all taken at the current
+   * percentage with the window fully reflecting it, stays this far (in severity) below the target: the band
+   * absorbs noise and one-off readings, but a percentage that settled low in it after a cautious raise is
+   * worth closing up (a CPU-bound target at severity 0.8 mirrors under 80 % of what it could).
+   */
+  topUpGap: 0.04,
 } as const;
 
 const HOUR_SECONDS = 3600;
@@ -478,15 +487,26 @@ function cut(ctx: Context): Outcome {
       }
     } else {
       const rising = typeof before === 'number' && sv > before * (1 + LAW.risingMargin);
-      if (!LAW.signals[n].quantile) {
-        e = rising ? sv : project(sv, pEff, p, 1);
+      const prevEff = ctx.previous?.[1] ?? 0;
+      if (LAW.signals[n].additive) {
+        // A sum over the window (CPU seconds): the reading is the mean cost of the window, so its cost per
+        // percent applies to the percentage now. When that cost per percent still climbs, the window is
+        // still filling with a change (capacity lost, load grown): extrapolate the climb over the rest of
+        // the window, as a fresh breach does.
+        const cost = pEff > 0 ? sv / pEff : 0;
+        const costBefore = typeof before === 'number' && prevEff > 0 ? before / prevEff : cost;
+        const climb = cost > costBefore * (1 + LAW.risingMargin) ? cost - costBefore : 0;
+        // The change began before the cut, so the window covers it at least as far as it covers the cut.
+        e = (cost + climb * Math.max(0, stepsPerWindow - 1) * (1 - ctx.cutVisibility)) * p;
       } else if (ctx.cutVisibility >= LAW.quantileVisibility) {
         e = project(sv, pEff, p, 1);
       } else {
         // The slow samples of the overload stay in the window until it has passed, so a level reading says
         // nothing yet; but once samples after the cut arrive, a reading that still climbs means slow
         // requests keep coming.
-        e = rising && ctx.cutVisibility >= LAW.quantileRisingVisibility ? sv : 0;
+        // A ratio (errors / requests) climbs after a cut for another reason: the errors of the overload stay
+        // in the window while the requests shrink. It counts only once the window has passed the cut.
+        e = LAW.signals[n].quantile && rising && ctx.cutVisibility >= LAW.quantileRisingVisibility ? sv : 0;
       }
     }
     e = Math.min(e, LAW.severityCap);
@@ -573,6 +593,17 @@ function anticipate(ctx: Context): Outcome | undefined {
   return undefined;
 }
 
+/**
+ * Whether the recent readings all reflect the current percentage: the last change is fully visible in the
+ * window, no gap in the data is, and every one of the last few readings was taken at this percentage.
+ */
+function settledHere(ctx: Context): boolean {
+  if (ctx.visibility < 1 || ctx.blindEndedAt !== undefined || ctx.recent.length < MAX_RECENT_READINGS) {
+    return false;
+  }
+  return ctx.recent.every((r) => Math.abs(r[1] - ctx.p) <= ctx.p * 0.005);
+}
+
 /** Headroom on every guardrail: how far up. */
 function raise(ctx: Context): Outcome {
   const { cfg, p } = ctx;
@@ -580,6 +611,8 @@ function raise(ctx: Context): Outcome {
   // Increases are judged on the median of the last few readings, each related to the percentage it
   // reflected, so a single low reading cannot ratchet the percentage up (with fewer than three, the
   // highest), and moved along a rising trend to where it is by now.
+  // Inside the hold band (a top-up), the highest recent reading counts, not the median.
+  const inBand = worst(ctx.values)[1] > 1 - cfg.hysteresis;
   const smoothed: Array<readonly [SignalName, number]> = [];
   for (const [name] of ctx.values) {
     const e = elasticityOf(ctx, name);
@@ -593,11 +626,11 @@ function raise(ctx: Context): Outcome {
     if (xs.length === 0) {
       return hold(ctx, 'Settling', `no reading yet reflects ${pct(p)} % enough to judge a raise`);
     }
-    const base = xs.length >= 3 ? median(xs) : Math.max(...xs);
+    const base = xs.length >= 3 && !inBand ? median(xs) : Math.max(...xs);
     smoothed.push([name, base + trend(ctx, name) * trendDelayS(ctx)]);
   }
   const [wName, wSev] = worst(smoothed);
-  if (wSev > 1 - cfg.hysteresis) {
+  if (inBand ? wSev > cfg.target - LAW.topUpGap : wSev > 1 - cfg.hysteresis) {
     return hold(
       ctx,
       'WithinTolerance',
@@ -737,8 +770,8 @@ function law(ctx: Context): Outcome {
     return hold(ctx, 'NoData', `${quiet.join(', ')} NoTraffic: nothing to judge a raise by, hold ${pct(p)}`);
   }
 
-  // 5. Hold band, on the latest reading.
-  if (wSev > lowest) {
+  // 5. Hold band, on the latest reading, unless settled readings say the percentage sits low in it.
+  if (wSev > lowest && !(settledHere(ctx) && wSev <= cfg.target - LAW.topUpGap)) {
     return hold(
       ctx,
       'WithinTolerance',
@@ -808,7 +841,9 @@ function updateCurve(
 ): Partial<Record<SignalName, CurvePoint>> {
   const curve: Partial<Record<SignalName, CurvePoint>> = { ...(prev ?? {}) };
   const pe = round(pEff, 2);
-  if (visibility < LAW.settleVisibility || pe <= 0 || values.some(([, s]) => s > 1)) return curve;
+  // Only a window that reflects one percentage throughout says what that percentage costs: a mix of two
+  // gives a point between them that, for anything but a linear signal, bends the estimate.
+  if (visibility < 1 || pe <= 0 || values.some(([, s]) => s > 1)) return curve;
   for (const [name, s] of values) {
     if (s <= 0) continue;
     const traits = LAW.signals[name];
@@ -972,6 +1007,9 @@ export function decide(input: DecideInput): Decision {
   if (cutAt !== undefined && now - cutAt < horizonS * 1000) state = { ...state, cutAt };
   if (blindSince !== undefined) state = { ...state, blindSince };
   if (blindEndedAt !== undefined) state = { ...state, blindEndedAt };
-  if (Object.keys(curve).length > 0) state = { ...state, curve };
+  // A cut means the readings cost more than the curve said (capacity lost, load grown): start it afresh
+  // rather than fit a slope across two different targets.
+  const kept = changed && out.kind === 'cut' ? {} : curve;
+  if (Object.keys(kept).length > 0) state = { ...state, curve: kept };
   return { percent, action, reason, message: out.message, severities, state };
 }

@@ -1,3 +1,4 @@
+import { renderQuery } from '../policy/query.js';
 /**
  * Default PromQL, batched: one query per (signal family, window, chunk of workloads) instead of one per policy.
  *
@@ -153,33 +154,18 @@ export function cpuQuery(refs: readonly WorkloadRef[], windowSeconds: number): s
   return `${part(usage, PART.usage)} or ${part(requests, PART.requests)} or ${part(newest, PART.timestamp)}`;
 }
 
-/** Placeholders a policy's query override may use. */
-export const PLACEHOLDERS = ['namespace', 'workload', 'window'] as const;
-
 /**
- * Substitutes {{namespace}}, {{workload}} and {{window}} in a policy's query override.
+ * Substitutes {{namespace}}, {{workload}} and {{window}} in a policy's query override, with the same
+ * renderer the policy validator checks templates against.
  * @returns the query, or an error message naming the first unknown placeholder.
  */
 export function renderOverride(
   template: string,
   vars: { namespace: string; workload: string; windowSeconds: number },
 ): { query: string } | { error: string } {
-  const values: Record<(typeof PLACEHOLDERS)[number], string> = {
-    namespace: vars.namespace,
-    workload: vars.workload,
-    window: windowDuration(vars.windowSeconds),
-  };
-  let unknown: string | undefined;
-  const query = template.replace(/\{\{\s*([^{}]*?)\s*\}\}/g, (whole, name: string) => {
-    if ((PLACEHOLDERS as readonly string[]).includes(name))
-      return values[name as (typeof PLACEHOLDERS)[number]];
-    unknown ??= whole;
-    return whole;
-  });
-  if (unknown !== undefined) {
-    return {
-      error: `unknown placeholder ${unknown} (known: ${PLACEHOLDERS.map((p) => `{{${p}}}`).join(', ')})`,
-    };
+  try {
+    return { query: renderQuery(template, vars) };
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
   }
-  return { query };
 }

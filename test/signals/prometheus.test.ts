@@ -305,7 +305,7 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
       errorRate
         .replaceAll('{{namespace}}', 'shop')
         .replaceAll('{{workload}}', 'failing')
-        .replaceAll('{{window}}', '120s'),
+        .replaceAll('{{window}}', '2m'),
     );
     // One chunk: traffic, CPU and p99 (no-errors watches p99 with the default query), plus the two overrides.
     expect(events.filter((e) => e.kind === 'override')).toHaveLength(2);

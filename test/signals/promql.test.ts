@@ -132,14 +132,14 @@ describe('renderOverride', () => {
       template:
         'sum(rate(x{ns="{{namespace}}",w="{{ workload }}"}[{{window}}])) / sum(rate(y{ns="{{namespace}}"}[{{window}}]))',
       expected: {
-        query: 'sum(rate(x{ns="shop",w="checkout-shadow"}[120s])) / sum(rate(y{ns="shop"}[120s]))',
+        query: 'sum(rate(x{ns="shop",w="checkout-shadow"}[2m])) / sum(rate(y{ns="shop"}[2m]))',
       },
     },
     { name: 'no placeholder', template: 'vector(1)', expected: { query: 'vector(1)' } },
     {
       name: 'unknown placeholder',
       template: 'x{pod="{{pod}}"}',
-      expected: { error: 'unknown placeholder {{pod}} (known: {{namespace}}, {{workload}}, {{window}})' },
+      expected: { error: 'query template: unknown placeholder {{pod}}' },
     },
   ])('$name', ({ template, expected }) => {
     expect(renderOverride(template, vars)).toEqual(expected);

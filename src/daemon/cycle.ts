@@ -107,6 +107,9 @@ const QUERY_FAILED = (detail: string): SignalReading => ({
   requestRate: { kind: 'absent', reason: 'QueryFailed', detail },
 });
 
+/** The VirtualServices of one namespace, or why they could not be listed. */
+type Listed = { ok: true; m: Map<string, VirtualService> } | { ok: false; err: string };
+
 /**
  * One evaluation of every policy: one list of VirtualServices per namespace, one batch of signal queries,
  * then a decision per policy and, unless `dryRun`, a guarded JSON Patch for every change.
@@ -119,10 +122,16 @@ export async function runCycle(
 ): Promise<PolicyOutcome[]> {
   const now = deps.now();
   const namespaces = [...new Set(policies.map((p) => p.virtualService.namespace))].sort();
-  const [listed, readings] = await Promise.all([
-    deps.routes.list(namespaces).then(
-      (m) => ({ ok: true as const, m }),
-      (err: unknown) => ({ ok: false as const, err: errorMessage(err) }),
+  const [lists, readings] = await Promise.all([
+    // One LIST per namespace, each on its own: a namespace the controller may not read (or that fails to
+    // answer) fails only the policies in it, never the others.
+    Promise.all(
+      namespaces.map((ns) =>
+        deps.routes.list([ns]).then(
+          (m): [string, Listed] => [ns, { ok: true, m }],
+          (err: unknown): [string, Listed] => [ns, { ok: false, err: errorMessage(err) }],
+        ),
+      ),
     ),
     deps.signals.fetch(signalRequests(policies), new Date(now)).catch((err: unknown) => {
       // fetch is not supposed to throw; if it does, every signal is failed, which can only hold or lower.
@@ -130,14 +139,17 @@ export async function runCycle(
       return new Map<string, SignalReading>();
     }),
   ]);
+  const listed = new Map<string, Listed>(lists);
   const outcomes: PolicyOutcome[] = [];
   for (const policy of policies) {
     const reading = readings.get(policy.name) ?? QUERY_FAILED('no reading returned for this policy');
-    if (!listed.ok) {
-      outcomes.push(failed(policy, reading, `listing VirtualServices failed: ${listed.err}`));
+    const list = listed.get(policy.virtualService.namespace);
+    if (list === undefined || !list.ok) {
+      const why = list === undefined ? 'namespace was not listed' : list.err;
+      outcomes.push(failed(policy, reading, `listing VirtualServices failed: ${why}`));
       continue;
     }
-    outcomes.push(await evaluate(policy, listed.m, reading, deps, now, options.dryRun));
+    outcomes.push(await evaluate(policy, list.m, reading, deps, now, options.dryRun));
   }
   return outcomes;
 }
@@ -248,10 +260,15 @@ async function evaluate(
       if (err instanceof ConflictError && attempt < MAX_WRITE_ATTEMPTS) {
         // Someone else changed the object between our read and our patch: read again and decide again.
         log.debug({ attempt }, 'conflict, re-reading VirtualService');
-        vs = await deps.routes
-          .get(policy.virtualService.namespace, policy.virtualService.name)
-          .catch(() => undefined);
-        if (vs) vsMap.set(vsKey(policy), vs);
+        try {
+          vs = await deps.routes.get(policy.virtualService.namespace, policy.virtualService.name);
+        } catch (readErr) {
+          // Report what the re-read hit (deleted, forbidden, API server down), not a generic "not found".
+          const error = `re-reading ${vsKey(policy)} after a conflict failed: ${errorMessage(readErr)}`;
+          log.warn({ err: readErr }, error);
+          return { ...outcome, write: 'failed', error };
+        }
+        vsMap.set(vsKey(policy), vs);
         continue;
       }
       const error = `writing ${vsKey(policy)} failed: ${errorMessage(err)}`;

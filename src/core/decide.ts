@@ -6,7 +6,10 @@
  * Shape of the law (anchors: Envoy's adaptive-concurrency gradient controller, Netflix concurrency-limits,
  * Jaeger adaptive sampling, the Kubernetes HPA, TCP CUBIC):
  * - severity s = observed / limit per guardrail; a breach (max s > 1) cuts at once and multiplicatively;
- * - a hold band (1 - hysteresis, 1] where nothing moves;
+ * - a hold band (1 - hysteresis, 1] where nothing moves on single readings, except a top-up when several
+ *   settled readings agree that the percentage sits well below the target in it;
+ * - a load anchor (requests/s of a settled reading in the band) that the percentage follows up when
+ *   production falls, as long as the readings carried to that load stay at the target;
  * - below it, raise toward a target severity (the middle of the band) using an estimate of what the current
  *   percentage costs, capped by a factor and an additive step, in small steps near a knee, and additively
  *   near the level of the last breach;
@@ -19,6 +22,7 @@
  */
 import { DEFAULT_CONTROL, DEFAULT_INTERVAL_SECONDS, DEFAULT_WINDOW_SECONDS } from './defaults.js';
 import {
+  type CoreState,
   MAX_ELASTICITY,
   MAX_RECENT_READINGS,
   MAX_TRACK_ENTRIES,
@@ -132,6 +136,8 @@ export const LAW = {
   risingMargin: 0.05,
   /** Two readings give an elasticity estimate only when their percentages differ by at least this factor. */
   curveSpread: 1.1,
+  /** The percentage follows production (the load anchor) only when that moves it by at least this share. */
+  followShare: 0.05,
   /** Readings older than this many intervals are not part of the median. */
   recentIntervals: 3.5,
   /**
@@ -376,6 +382,8 @@ interface Context {
   readonly blindEndedAt: number | undefined;
   readonly curve: Partial<Record<SignalName, CurvePoint>>;
   readonly rps: number | undefined;
+  /** Load anchor from the state: `[requests/s, worst severity]` of the last settled reading in the band. */
+  readonly anchor: CoreState['anchor'];
 }
 
 /** What the law decided, before it is turned into a Decision. */
@@ -594,6 +602,40 @@ function anticipate(ctx: Context): Outcome | undefined {
 }
 
 /**
+ * Follows production traffic with the load anchor: the target's cost depends on the requests it gets, so
+ * the load of a settled, in-band reading stays right when production moves; only the percentage that
+ * delivers it changes. Production per percent is the request rate over the window divided by the
+ * percentage that window reflects. Only upward, and only while the readings, carried to the anchor's
+ * load, stay at the target (so the target did not lose capacity meanwhile): when production grows, the severities rise
+ * with it in the same window, and the hold band, the trend projection and the cut answer that.
+ */
+function followLoad(ctx: Context, wName: SignalName, wSev: number): Outcome | undefined {
+  if (ctx.values.length === 0) return undefined;
+  const { cfg, p, pEff, anchor, rps } = ctx;
+  if (anchor === undefined || rps === undefined || pEff <= 0 || ctx.cooldownUntil !== undefined) return;
+  if (ctx.visibility < LAW.settleVisibility || ctx.blindEndedAt !== undefined) return;
+  const perPercent = rps / pEff;
+  const to = clamp(floorQ(anchor[0] / perPercent), cfg.lo, cfg.hi);
+  const head = `production at ${fmt(perPercent * 100)} req/s, load anchor ${fmt(anchor[0])} req/s`;
+  // The readings now, carried to the anchor's load along each signal's curve (at least linearly), must
+  // stay at the target: a target that lost capacity since costs more per request than it did then.
+  const load = perPercent * p;
+  const atAnchor = Math.max(
+    ...ctx.values.map(([n, sv]) => project(sv, load, anchor[0], elasticityOf(ctx, n))),
+  );
+  if (to > p * (1 + LAW.followShare) && atAnchor <= cfg.target && p < cfg.hi) {
+    const up = Math.min(to, floorQ(p * cfg.factor + cfg.step));
+    if (!budgetLeft(ctx)) return hold(ctx, 'WriteBudget', budgetMessage(ctx, up));
+    return {
+      percent: up,
+      reason: 'Headroom',
+      message: `${head}, max severity ${fmt(wSev)} (${wName}): follow ${pct(p)} -> ${pct(up)}`,
+    };
+  }
+  return undefined;
+}
+
+/**
  * Whether the recent readings all reflect the current percentage: the last change is fully visible in the
  * window, no gap in the data is, and every one of the last few readings was taken at this percentage.
  */
@@ -601,7 +643,13 @@ function settledHere(ctx: Context): boolean {
   if (ctx.visibility < 1 || ctx.blindEndedAt !== undefined || ctx.recent.length < MAX_RECENT_READINGS) {
     return false;
   }
-  return ctx.recent.every((r) => Math.abs(r[1] - ctx.p) <= ctx.p * 0.005);
+  if (!ctx.recent.every((r) => Math.abs(r[1] - ctx.p) <= ctx.p * 0.005)) return false;
+  // Readings that disagree by more than the gap a top-up keeps are noise, not evidence of room.
+  for (const [name] of ctx.values) {
+    const xs = ctx.recent.map((r) => r[col(name)]).filter((x): x is number => x !== null);
+    if (xs.length > 0 && Math.max(...xs) - Math.min(...xs) > LAW.topUpGap / 2) return false;
+  }
+  return true;
 }
 
 /** Headroom on every guardrail: how far up. */
@@ -770,7 +818,10 @@ function law(ctx: Context): Outcome {
     return hold(ctx, 'NoData', `${quiet.join(', ')} NoTraffic: nothing to judge a raise by, hold ${pct(p)}`);
   }
 
-  // 5. Hold band, on the latest reading, unless settled readings say the percentage sits low in it.
+  // 5. Production moved: keep the load the target took well, at a new percentage.
+  const follow = followLoad(ctx, wName, wSev);
+  if (follow !== undefined) return follow;
+  // 6. Hold band, on the latest reading, unless settled readings say the percentage sits low in it.
   if (wSev > lowest && !(settledHere(ctx) && wSev <= cfg.target - LAW.topUpGap)) {
     return hold(
       ctx,
@@ -778,7 +829,7 @@ function law(ctx: Context): Outcome {
       `max severity ${fmt(wSev)} (${wName}) within tolerance (${fmt(lowest)}, 1]: hold ${pct(p)}`,
     );
   }
-  // 6. After a cut, wait until the rate windows have flushed.
+  // 7. After a cut, wait until the rate windows have flushed.
   if (ctx.cooldownUntil !== undefined) {
     return hold(
       ctx,
@@ -786,7 +837,7 @@ function law(ctx: Context): Outcome {
       `cooling down after a cut for another ${fmt((ctx.cooldownUntil - now) / 1000)} s`,
     );
   }
-  // 7. Dead time: a raise is judged on data that reflects the last change, and on windows that no longer
+  // 8. Dead time: a raise is judged on data that reflects the last change, and on windows that no longer
   //    span a gap in the data.
   if (ctx.visibility < LAW.settleVisibility) {
     return hold(
@@ -805,7 +856,7 @@ function law(ctx: Context): Outcome {
       );
     }
   }
-  // 8. Headroom.
+  // 9. Headroom.
   return raise(ctx);
 }
 
@@ -830,6 +881,26 @@ function rememberBreach(
     ...(atLevel > 0 ? { rps: atLevel } : {}),
     ...(out.signal !== undefined ? { signal: out.signal } : {}),
   };
+}
+
+/**
+ * The load anchor after this decision: a settled reading inside the band, at or below the target, becomes
+ * the new anchor; a cut drops it (the load it stood for was too much after all).
+ */
+function nextAnchor(ctx: Context, out: Outcome, changed: boolean): CoreState['anchor'] {
+  if (changed && (out.kind === 'cut' || out.kind === 'retract')) return undefined;
+  const [, wSev] = worst(ctx.values);
+  const full = ctx.values.length === ctx.cfg.guardrails.length && ctx.values.length > 0;
+  if (
+    full &&
+    ctx.rps !== undefined &&
+    settledHere(ctx) &&
+    wSev > 1 - ctx.cfg.hysteresis &&
+    wSev <= ctx.cfg.target
+  ) {
+    return [sig(ctx.rps), sig(wSev)];
+  }
+  return ctx.anchor;
 }
 
 /** Elasticity estimates, from readings that mostly reflect settled percentages and are not breaches. */
@@ -968,6 +1039,7 @@ export function decide(input: DecideInput): Decision {
     blindEndedAt,
     curve,
     rps,
+    anchor: prev !== undefined && 'anchor' in prev ? (prev as CoreState).anchor : undefined,
   };
 
   let out: Outcome;
@@ -988,7 +1060,7 @@ export function decide(input: DecideInput): Decision {
   const reason: Reason = action === 'hold' && out.percent !== p ? 'AtBound' : out.reason;
   const changed = action !== 'hold';
 
-  let state: ControllerState = {
+  let state: CoreState = {
     version: STATE_VERSION,
     at: now,
     percent,
@@ -1011,5 +1083,7 @@ export function decide(input: DecideInput): Decision {
   // rather than fit a slope across two different targets.
   const kept = changed && out.kind === 'cut' ? {} : curve;
   if (Object.keys(kept).length > 0) state = { ...state, curve: kept };
+  const anchor = nextAnchor(ctx, out, changed);
+  if (anchor !== undefined) state = { ...state, anchor };
   return { percent, action, reason, message: out.message, severities, state };
 }

@@ -36,7 +36,18 @@ const KEYS = new Set([
   'blindSince',
   'blindEndedAt',
   'curve',
+  'anchor',
 ]);
+
+/**
+ * The persisted state as this module reads and writes it: the shared ControllerState plus the load anchor,
+ * `[mirrored requests/s, worst severity]` of the last settled reading inside the hold band. The anchor lets
+ * the percentage follow production traffic: the target's cost depends on the load it gets, not on the
+ * percentage, so when production falls the same load needs a higher percentage, and the reverse.
+ */
+export interface CoreState extends ControllerState {
+  readonly anchor?: readonly [rps: number, severity: number];
+}
 
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -155,7 +166,7 @@ function parseCurve(x: unknown): Partial<Record<SignalName, CurvePoint>> | undef
  * @returns the state, or `undefined` when the input is not a complete, well-formed state of this version
  *   (unknown keys, wrong types, non-finite numbers, percentages outside 0–100, unordered ages, oversized arrays).
  */
-export function parseControllerState(json: unknown): ControllerState | undefined {
+export function parseControllerState(json: unknown): CoreState | undefined {
   let x: unknown = json;
   if (typeof x === 'string') {
     try {
@@ -171,7 +182,7 @@ export function parseControllerState(json: unknown): ControllerState | undefined
   const recent = parseRecent(x.recent);
   const writesAgo = parseWrites(x.writesAgo);
   if (track === undefined || recent === undefined || writesAgo === undefined) return undefined;
-  let state: ControllerState = {
+  let state: CoreState = {
     version: STATE_VERSION,
     at: x.at,
     percent: x.percent,
@@ -199,6 +210,13 @@ export function parseControllerState(json: unknown): ControllerState | undefined
   if (x.blindEndedAt !== undefined) {
     if (!finite(x.blindEndedAt)) return undefined;
     state = { ...state, blindEndedAt: x.blindEndedAt };
+  }
+  if (x.anchor !== undefined) {
+    const a = x.anchor;
+    if (!Array.isArray(a) || a.length !== 2) return undefined;
+    const [rps, severity] = a as unknown[];
+    if (!finite(rps) || rps <= 0 || !finite(severity) || severity < 0) return undefined;
+    state = { ...state, anchor: [rps, severity] };
   }
   if (x.curve !== undefined) {
     const curve = parseCurve(x.curve);

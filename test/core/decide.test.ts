@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type Decision, decide, LAW, parseControllerState } from '../../src/core/decide.js';
+import type { CoreState } from '../../src/core/state.js';
 import { type Action, REASONS, type Reason, type Signals } from '../../src/core/types.js';
 import { absent, LIMITS, policy, run, type Step, sev, steadyState, T0, value } from './helpers.js';
 
@@ -119,7 +120,8 @@ const rows: readonly Row[] = [
     decide: () => one(20, { ...sev({ cpu: 1.5 }), errorRate: absent('QueryFailed') }),
     reason: 'GuardrailBreached',
     action: 'decrease',
-    percent: 12,
+    // 20 * 0.95 / 1.5, down to the quantum.
+    percent: 12.66,
   },
   {
     name: 'a breach at minPercent holds at the bound',
@@ -148,16 +150,17 @@ const rows: readonly Row[] = [
     decide: () => run(P, 20, [{ signals: sev({ lat: 1.5 }) }, { signals: sev({ lat: 1.5 }) }]).last,
     reason: 'GuardrailBreached',
     action: 'decrease',
-    percent: 11.9,
-    message: ['not fully visible yet', 'trim 12 -> 11.9'],
+    percent: 12.56,
+    message: ['not fully visible yet', 'trim 12.66 -> 12.56'],
   },
   {
     name: 'a rate reading that keeps rising after a cut cuts again',
     decide: () => run(P, 20, [{ signals: sev({ cpu: 1.1 }) }, { signals: sev({ cpu: 1.3 }) }]).last,
     reason: 'GuardrailBreached',
     action: 'decrease',
-    // 20 * 0.7 = 14, then 14 * 0.9 / 1.3.
-    percent: 9.69,
+    // 20 * 0.7 = 14; the cost per percent climbed from 1.1 / 20 to 1.3 / 19.3 (the window-weighted
+    // percentage), so the climb is carried over the rest of the window: about 1.41 at 14 %, cut to 0.95.
+    percent: 9.45,
   },
   {
     name: 'a quantile reading that still breaches once the window has passed the cut cuts again',
@@ -165,8 +168,8 @@ const rows: readonly Row[] = [
       run(P, 20, [{ signals: sev({ lat: 1.5 }) }, { signals: sev({ lat: 1.5 }), after: 135 + 15 }]).last,
     reason: 'GuardrailBreached',
     action: 'decrease',
-    // 20 * 0.9 / 1.5 = 12, then again.
-    percent: 7.2,
+    // 20 * 0.95 / 1.5 = 12.66, then again: 12.66 * 0.95 / 1.5.
+    percent: 8.01,
   },
   // Bounds.
   {
@@ -617,10 +620,62 @@ describe('decide', () => {
 
   it('keeps a steady percentage in the band without writing', () => {
     const steps: Step[] = Array.from({ length: 40 }, () => ({
-      signals: sev({ cpu: 0.9, err: 0.1, lat: 0.5 }),
+      signals: sev({ cpu: 0.93, err: 0.1, lat: 0.5 }),
     }));
     const { decisions } = run(P, 20, steps);
     expect(decisions.every((d) => d.action === 'hold' && d.reason === 'WithinTolerance')).toBe(true);
+  });
+
+  it('tops up once settled readings agree that the percentage sits low in the band', () => {
+    const steps: Step[] = Array.from({ length: 4 }, () => ({
+      signals: sev({ cpu: 0.85, err: 0.1, lat: 0.3 }),
+    }));
+    const { decisions } = run(P, 20, steps);
+    // One reading is not enough: the band absorbs single readings; three that agree are.
+    expect(decisions.slice(0, 2).map((d) => d.reason)).toEqual(['WithinTolerance', 'WithinTolerance']);
+    const up = decisions.find((d) => d.action === 'increase');
+    expect(up?.reason).toBe('Headroom');
+    expect(up?.percent).toBeGreaterThan(20);
+    expect(up?.percent).toBeLessThanOrEqual((20 * 0.95) / 0.85);
+  });
+
+  it('follows falling production up to the load anchor when the readings still have room there', () => {
+    // Anchor: 300 req/s took severity 0.9. Now 10 % brings 200 req/s (20 req/s per percent) at CPU 0.6:
+    // carried linearly to 300 req/s that is 0.9, within the target, so 15 % gives the anchor's load back.
+    const state: CoreState = { ...steadyState(10, T0 - 30_000), anchor: [300, 0.9] };
+    const d = run(
+      P,
+      10,
+      [{ signals: sev({ cpu: 0.6, err: 0.1, lat: 0.2 }), requestRate: value(200) }],
+      state,
+    ).last;
+    expect(d.action).toBe('increase');
+    expect(d.reason).toBe('Headroom');
+    expect(d.percent).toBe(15);
+    expect(d.message).toContain('follow 10 -> 15');
+  });
+
+  it('does not follow the load anchor when the target now costs more per request', () => {
+    // CPU 0.7 at 200 req/s carries to 1.05 at 300 req/s: capacity was lost, the anchor is stale.
+    const state: CoreState = { ...steadyState(10, T0 - 30_000), anchor: [300, 0.9] };
+    const d = run(
+      P,
+      10,
+      [{ signals: sev({ cpu: 0.7, err: 0.1, lat: 0.2 }), requestRate: value(200) }],
+      state,
+    ).last;
+    expect(d.message).not.toContain('follow');
+    expect(d.percent).toBeLessThan(15);
+  });
+
+  it('does not top up on readings that disagree (noise)', () => {
+    const cpus = [0.85, 0.9, 0.84, 0.9, 0.85, 0.9];
+    const { decisions } = run(
+      P,
+      20,
+      cpus.map((cpu) => ({ signals: sev({ cpu, err: 0.1, lat: 0.3 }) })),
+    );
+    expect(decisions.every((d) => d.action === 'hold')).toBe(true);
   });
 
   it('settles between raises for at least half the window after the lag', () => {

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_WRITES_TRACKED, parseControllerState } from '../../src/core/decide.js';
-import type { ControllerState } from '../../src/core/types.js';
+import type { CoreState } from '../../src/core/state.js';
 
-const valid: ControllerState = {
+const valid: CoreState = {
   version: 1,
   at: 1_767_225_600_000,
   percent: 12.5,
@@ -22,6 +22,7 @@ const valid: ControllerState = {
   blindSince: 1_767_225_500_000,
   blindEndedAt: 1_767_225_400_000,
   curve: { cpuUtilization: [10.6, 0.6, 0.9], latencyP99Ms: [10.6, 0.41, 2.4] },
+  anchor: [28.4, 0.91],
 };
 
 const with_ = (patch: Record<string, unknown>): unknown => ({ ...valid, ...patch });
@@ -38,6 +39,10 @@ const malformed: readonly Row[] = [
   { name: 'text that is not JSON', input: '{"version":1,' },
   { name: 'an empty object', input: {} },
   { name: 'another version', input: with_({ version: 2 }) },
+  { name: 'an anchor that is not a pair', input: with_({ anchor: [28.4] }) },
+  { name: 'an anchor with no load', input: with_({ anchor: [0, 0.9] }) },
+  { name: 'an anchor with a negative severity', input: with_({ anchor: [28.4, -1] }) },
+  { name: 'an anchor that is an object', input: with_({ anchor: { rps: 28.4, severity: 0.9 } }) },
   { name: 'a non-finite time', input: with_({ at: Number.NaN }) },
   { name: 'a time given as text', input: with_({ at: '2026-01-01' }) },
   { name: 'a percentage above 100', input: with_({ percent: 150 }) },

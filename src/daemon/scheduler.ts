@@ -25,6 +25,11 @@ export class DueTable {
     }
   }
 
+  /** Clears the in-flight mark of policies, whether or not they are rescheduled. */
+  release(policies: readonly MirrorPolicy[]): void {
+    for (const p of policies) this.inFlight.delete(p.name);
+  }
+
   /** Forgets policies that are no longer loaded. */
   retain(names: ReadonlySet<string>): void {
     for (const k of this.next.keys()) if (!names.has(k)) this.next.delete(k);
@@ -59,10 +64,19 @@ export class Scheduler {
   tick(): Promise<void> {
     const batch = this.due.take(this.policies(), this.now());
     if (batch.length === 0) return Promise.resolve();
-    const p = this.runBatch(batch).finally(() => {
-      this.due.done(batch, this.now());
-      this.running.delete(p);
-    });
+    // A batch that rejects must not become an unhandled rejection inside the cron timer; the batch runner
+    // logs its own failures, and the policies are simply due again at their next boundary.
+    const p = this.runBatch(batch)
+      .catch(() => undefined)
+      .finally(() => {
+        const loaded = new Set(this.policies().map((q) => q.name));
+        this.due.done(
+          batch.filter((q) => loaded.has(q.name)),
+          this.now(),
+        );
+        this.due.release(batch);
+        this.running.delete(p);
+      });
     this.running.add(p);
     return p;
   }

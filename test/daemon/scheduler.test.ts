@@ -178,12 +178,12 @@ describe('Scheduler.tick', () => {
     await scheduler.stop();
   });
 
-  it('a batch that fails still releases its policies, which run again at their next boundary', async () => {
+  it('a batch that fails resolves, releases its policies, which run again at their next boundary', async () => {
     const { state, batches, scheduler } = harness([policy('a')]);
     const failing = scheduler.tick();
     state.now = T + 4 * S;
     batches[0]?.done.reject(new Error('cycle blew up'));
-    await expect(failing).rejects.toThrow('cycle blew up');
+    await expect(failing).resolves.toBeUndefined();
 
     state.now = T + 29 * S;
     await scheduler.tick();

@@ -8,6 +8,7 @@
  * `lastTimestamp` instead of creating another one. Events are best effort: a failure is logged (and
  * reported through `onApiError`) and never thrown, because a missing Event must never stop a cycle.
  */
+import { Buffer } from 'node:buffer';
 import { hostname } from 'node:os';
 import {
   type RequestContext as ClientRequestContext,

@@ -26,6 +26,7 @@ import * as k8s from '@kubernetes/client-node';
 import { parser } from '@prometheus-io/lezer-promql';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
+import { DaemonMetrics } from '../../src/daemon/metrics.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const DEPLOY = join(ROOT, 'deploy');
@@ -941,6 +942,8 @@ describe('Deployment', () => {
 
   it('reads the policies from the ConfigMap mounted read-only at the path passed to run', () => {
     expect(c.args).toEqual(['run', '--policies', POLICIES_MOUNT]);
+    // `plan` run with kubectl exec finds them too.
+    expect(envOf(c, 'MIRROR_AUTOSCALER_POLICIES')?.value).toBe(POLICIES_MOUNT);
     const mount = c.volumeMounts?.find((m) => m.mountPath === POLICIES_MOUNT);
     expect(mount?.readOnly).toBe(true);
     // A subPath mount would never see ConfigMap updates, which hot reload relies on.
@@ -1084,6 +1087,13 @@ describe('Grafana dashboard', () => {
       queries.flatMap((q) => selectors(grafanaToPromQL(q.expr)).map((s) => contractName(s.metric ?? ''))),
     );
     expect(Object.keys(CONTRACT).filter((m) => !used.has(m))).toEqual([]);
+  });
+
+  it('the contract is what the daemon exports', async () => {
+    const metrics = await new DaemonMetrics({ defaultMetrics: false }).registry.getMetricsAsJSON();
+    expect(metrics.map((m) => m.name).sort()).toEqual(Object.keys(CONTRACT).sort());
+    const histograms = metrics.filter((m) => String(m.type) === 'histogram').map((m) => m.name);
+    expect(histograms).toEqual(HISTOGRAMS);
   });
 
   it('template variables query contract metrics', () => {

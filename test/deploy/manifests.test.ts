@@ -233,7 +233,12 @@ function kustomize(dir: string): Rendered {
       files.add(full);
     }
     const name = str(g.name, `${at}.name`);
-    const namespace = typeof g.namespace === 'string' ? g.namespace : (k.namespace as string | undefined);
+    const namespace =
+      typeof g.namespace === 'string'
+        ? g.namespace
+        : typeof k.namespace === 'string'
+          ? k.namespace
+          : undefined;
     const configMap: Resource = {
       apiVersion: 'v1',
       kind: 'ConfigMap',

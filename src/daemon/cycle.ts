@@ -40,6 +40,8 @@ export interface PolicyOutcome {
   /** written: patched; recorded: dry run; none: nothing to write; failed: write gave up. */
   write: 'written' | 'recorded' | 'none' | 'failed';
   error?: string;
+  /** The VirtualService as last read or written, for Events; absent when it could not be read. */
+  object?: VirtualService;
 }
 
 /** Dependencies of a cycle; everything that touches the world comes in here. */
@@ -49,6 +51,11 @@ export interface CycleDeps {
   /** Epoch milliseconds. */
   now: () => number;
   logger: Logger;
+  /**
+   * Asked right before every write; false turns the write into a recorded (dry-run) one. A replica that is
+   * not the leader, or whose lease may have lapsed, must not write.
+   */
+  canWrite?: () => boolean;
   /** In-memory controller state per policy; read from the VirtualService annotation when missing. */
   states: Map<string, ControllerState>;
 }
@@ -199,6 +206,7 @@ async function evaluate(
       ...blank(policy, reading),
       routes: located.map(routeLabel),
       currentPercent: current,
+      object: vs,
     };
     const pause = pauseState(vs);
     if (pause.paused) {
@@ -240,7 +248,7 @@ async function evaluate(
       deps.states.set(policy.name, decision.state);
       return outcome;
     }
-    if (dryRun) {
+    if (dryRun || (deps.canWrite !== undefined && !deps.canWrite())) {
       // A dry run answers "what would it do now" from the real percentage every cycle, so the state of a
       // change that was never made is not kept.
       return { ...outcome, write: 'recorded' };
@@ -255,7 +263,7 @@ async function evaluate(
       vsMap.set(vsKey(policy), updated);
       deps.states.set(policy.name, decision.state);
       log.info(audit, `mirror percentage ${current} -> ${decision.percent}: ${decision.message}`);
-      return { ...outcome, write: 'written' };
+      return { ...outcome, object: updated, write: 'written' };
     } catch (err) {
       if (err instanceof ConflictError && attempt < MAX_WRITE_ATTEMPTS) {
         // Someone else changed the object between our read and our patch: read again and decide again.

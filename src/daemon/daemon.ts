@@ -12,6 +12,10 @@ export interface DaemonDeps {
   routes: RouteStore;
   now: () => number;
   logger: Logger;
+  /** See CycleDeps.canWrite: false makes every write of the cycle a recorded one. */
+  canWrite?: () => boolean;
+  /** Called after every cycle with its outcomes and duration (metrics, readiness, events). */
+  onCycle?: (outcomes: readonly PolicyOutcome[], durationMs: number) => void;
 }
 
 /**
@@ -39,7 +43,9 @@ export class Daemon {
     const started = this.deps.now();
     try {
       const outcomes = await runCycle(batch, { ...this.deps, states: this.states }, this.options);
-      this.report(outcomes, this.deps.now() - started);
+      const durationMs = this.deps.now() - started;
+      this.report(outcomes, durationMs);
+      this.deps.onCycle?.(outcomes, durationMs);
       return outcomes;
     } catch (err) {
       // runCycle catches per policy; anything else is a bug, logged and survived: the next tick tries again.

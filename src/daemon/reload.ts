@@ -59,6 +59,10 @@ export class PolicyReloader {
   constructor(
     private readonly dir: string,
     initial: readonly MirrorPolicy[],
+    /** Loads and checks the directory; the daemon passes one that also applies its namespace restriction. */
+    private readonly load: (
+      dir: string,
+    ) => Promise<{ policies: MirrorPolicy[]; problems: Problem[] }> = loadPolicyDir,
   ) {
     this.current = initial;
   }
@@ -77,7 +81,7 @@ export class PolicyReloader {
     const print = await fingerprint(this.dir);
     if (print === this.last) return { kind: 'unchanged' };
     this.last = print;
-    const { policies, problems } = await loadPolicyDir(this.dir);
+    const { policies, problems } = await this.load(this.dir);
     if (problems.length > 0) return { kind: 'rejected', problems };
     const before = new Map(this.current.map((p) => [p.name, p]));
     const after = new Map(policies.map((p) => [p.name, p]));

@@ -2,7 +2,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KubernetesRouteStore } from '../mesh/index.js';
 import { formatProblem, loadPolicyDir } from '../policy/index.js';
-import type { MirrorPolicy } from '../policy/types.js';
+import type { MirrorPolicy, Problem } from '../policy/types.js';
 import { PrometheusSignalSource, resolvePrometheusConfig } from '../signals/index.js';
 
 /** Settings shared by `plan` and `run`, from flags with environment fallbacks. */
@@ -63,13 +63,37 @@ export function connect(
 export async function loadPoliciesReporting(
   dir: string,
   io: Io,
+  onlyNamespace?: string,
 ): Promise<{ policies: MirrorPolicy[]; problems: number }> {
-  const { policies, problems } = await loadPolicyDir(dir);
+  const { policies, problems } = restrictToNamespace(await loadPolicyDir(dir), onlyNamespace);
   for (const p of problems) io.stderr.write(`${formatProblem(p)}\n`);
   if (policies.length === 0) {
     throw new Error(`${dir}: no valid policy to evaluate`);
   }
   return { policies, problems: problems.length };
+}
+
+/**
+ * Refuses the policies of other namespaces when the daemon is namespace-scoped: such an install has no
+ * permission elsewhere, and saying so once beats failing every cycle.
+ */
+export function restrictToNamespace(
+  loaded: { policies: readonly MirrorPolicy[]; problems: readonly Problem[] },
+  onlyNamespace: string | undefined,
+): { policies: MirrorPolicy[]; problems: Problem[] } {
+  const problems = [...loaded.problems];
+  const policies = loaded.policies.filter((p) => {
+    if (onlyNamespace === undefined || p.virtualService.namespace === onlyNamespace) return true;
+    problems.push({
+      file: p.file,
+      line: 0,
+      col: 0,
+      path: 'spec.virtualService.namespace',
+      message: `must be "${onlyNamespace}": the daemon is restricted to that namespace (got "${p.virtualService.namespace}")`,
+    });
+    return false;
+  });
+  return { policies, problems };
 }
 
 /** Reads an environment variable that holds a boolean flag. */

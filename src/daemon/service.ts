@@ -1,0 +1,201 @@
+import { readFileSync } from 'node:fs';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { EventRecorder, eventForOutcome } from '../mesh/events.js';
+import { KubernetesRouteStore } from '../mesh/index.js';
+import { formatProblem, loadPolicyDir } from '../policy/index.js';
+import type { MirrorPolicy } from '../policy/types.js';
+import { PrometheusSignalSource, resolvePrometheusConfig } from '../signals/index.js';
+import { Daemon } from './daemon.js';
+import { type HttpServerHandle, Readiness, startHttpServer } from './http.js';
+import { LeaseElector } from './lease.js';
+import { DaemonMetrics } from './metrics.js';
+import { PolicyReloader } from './reload.js';
+import { restrictToNamespace } from './wiring.js';
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** Everything `run` needs, resolved from flags and the environment. */
+export interface ServiceSettings {
+  policiesDir: string;
+  policies: readonly MirrorPolicy[];
+  invalidPolicies: number;
+  prometheusUrl?: string;
+  dryRun: boolean;
+  /** null: no HTTP endpoints. */
+  http: { host: string; port: number } | null;
+  /** null: no leader election (single replica, dry run, one-shot). */
+  lease: {
+    name: string;
+    namespace: string;
+    identity?: string;
+    leaseDurationSeconds: number;
+    renewDeadlineSeconds: number;
+    retryPeriodSeconds: number;
+  } | null;
+  /** Namespace-scoped install: policies of other namespaces are refused. */
+  onlyNamespace?: string;
+  /** Milliseconds between checks of the policies directory; 0 disables reloading. */
+  reloadIntervalMs: number;
+}
+
+/** The namespace this pod runs in, for its Lease: POD_NAMESPACE, the service account's, the kubeconfig's. */
+export function ownNamespace(env: NodeJS.ProcessEnv, kc: KubeConfig): string {
+  if (env.POD_NAMESPACE) return env.POD_NAMESPACE;
+  try {
+    const ns = readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim();
+    if (ns !== '') return ns;
+  } catch {
+    // Not in a cluster.
+  }
+  const ctx = kc.getContextObject(kc.getCurrentContext());
+  return ctx?.namespace ?? 'default';
+}
+
+/** A running daemon with its endpoints, lease and reloader. */
+export interface RunningService {
+  readonly daemon: Daemon;
+  readonly http: HttpServerHandle | undefined;
+  readonly metrics: DaemonMetrics;
+  /** Finishes the cycle in flight, releases the lease, closes the endpoints. Never rejects. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires the production daemon: signals, routes, events, metrics, readiness, leader election and policy
+ * reloading around the reconcile loop, and starts it.
+ */
+export async function startService(
+  settings: ServiceSettings,
+  kc: KubeConfig,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<RunningService> {
+  const metrics = new DaemonMetrics();
+  const readiness = new Readiness();
+  const prom = resolvePrometheusConfig({
+    ...(settings.prometheusUrl !== undefined && { flagUrl: settings.prometheusUrl }),
+    env,
+  });
+  const signals = new PrometheusSignalSource({
+    url: prom.url,
+    timeoutMs: prom.timeoutMs,
+    ...(prom.bearerToken !== undefined && { bearerToken: prom.bearerToken }),
+    ...(prom.basicAuth !== undefined && { basicAuth: prom.basicAuth }),
+    logger: logger.child({ component: 'prometheus' }),
+    onQuery: (e) => {
+      metrics.onQuery(e);
+      readiness.onQuery(e);
+    },
+  });
+  const routes = new KubernetesRouteStore(kc);
+  const events = settings.dryRun
+    ? undefined
+    : new EventRecorder(kc, {
+        logger: logger.child({ component: 'events' }),
+        onApiError: (e) => metrics.recordKubernetesFailure(e),
+      });
+
+  let elector: LeaseElector | undefined;
+  const daemon = new Daemon(
+    settings.policies,
+    {
+      signals,
+      routes,
+      now: Date.now,
+      logger,
+      canWrite: () => elector === undefined || elector.isLeader(),
+      onCycle: (outcomes, durationMs) => {
+        metrics.recordCycle(outcomes, durationMs / 1000, Date.now());
+        readiness.observeCycle(outcomes);
+        if (events === undefined) return;
+        for (const o of outcomes) {
+          const spec = eventForOutcome(o);
+          if (spec !== undefined && o.object !== undefined) void events.record(o.object, spec);
+        }
+      },
+    },
+    { dryRun: settings.dryRun },
+  );
+  metrics.setPolicies(settings.policies.length, settings.invalidPolicies);
+  readiness.markPolicies(settings.policies.length);
+
+  if (settings.lease !== null) {
+    metrics.setLeader(false);
+    elector = new LeaseElector(kc, {
+      ...settings.lease,
+      logger: logger.child({ component: 'lease' }),
+      onStartedLeading: () => {
+        // Another replica may have led in between: its state, in the annotations, is newer than ours.
+        daemon.states.clear();
+        metrics.setLeader(true);
+        logger.info(
+          { lease: `${settings.lease?.namespace}/${settings.lease?.name}` },
+          'leading: writes enabled',
+        );
+      },
+      onStoppedLeading: () => {
+        metrics.setLeader(false);
+        logger.info('not leading: evaluating without writing');
+      },
+    });
+  }
+
+  const reloader = new PolicyReloader(settings.policiesDir, settings.policies, async (dir) =>
+    restrictToNamespace(await loadPolicyDir(dir), settings.onlyNamespace),
+  );
+  await reloader.prime();
+  let reloading = false;
+  const reloadTimer =
+    settings.reloadIntervalMs > 0
+      ? setInterval(() => {
+          if (reloading) return;
+          reloading = true;
+          void reloader
+            .check()
+            .then((r) => {
+              if (r.kind === 'reloaded') {
+                daemon.setPolicies(r.policies);
+                metrics.setPolicies(r.policies.length, 0);
+                metrics.retainPolicies(r.policies.map((p) => p.name));
+                readiness.markPolicies(r.policies.length);
+                logger.info({ added: r.added, removed: r.removed, changed: r.changed }, 'policies reloaded');
+              } else if (r.kind === 'rejected') {
+                metrics.setPolicies(reloader.policies.length, r.problems.length);
+                for (const p of r.problems) logger.error({ problem: formatProblem(p) }, formatProblem(p));
+                logger.error(
+                  { problems: r.problems.length },
+                  'policy change rejected: the last valid policies keep running',
+                );
+              }
+            })
+            .catch((err: unknown) => logger.error({ err }, 'policy reload failed'))
+            .finally(() => {
+              reloading = false;
+            });
+        }, settings.reloadIntervalMs)
+      : undefined;
+
+  const http =
+    settings.http === null
+      ? undefined
+      : await startHttpServer({ ...settings.http, metrics, readiness: () => readiness.state() });
+  if (http !== undefined) logger.info({ url: http.url }, 'serving /metrics, /healthz, /readyz');
+
+  elector?.start();
+  daemon.start();
+
+  return {
+    daemon,
+    http,
+    metrics,
+    async stop() {
+      if (reloadTimer !== undefined) clearInterval(reloadTimer);
+      // The cycle in flight finishes (each write is one atomic patch, so none is half-applied), then the
+      // lease is released so another replica can take over at once.
+      await daemon.stop();
+      await elector?.stop();
+      await http?.close();
+    },
+  };
+}

@@ -332,11 +332,15 @@ describe('plan and run --once against Prometheus and the API server', () => {
   });
 
   it('run as a daemon evaluates on schedule and exits 0 on SIGTERM', async () => {
-    const child = spawn(process.execPath, [CLI, 'run', '--policies', dir, '--dry-run', '--metrics-address', '127.0.0.1', '--metrics-port', '0'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'run', '--policies', dir, '--dry-run', '--metrics-address', '127.0.0.1', '--metrics-port', '0'],
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {

@@ -16,7 +16,7 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -896,7 +896,7 @@ export function formatReport(results: readonly SizeResult[], options: Pick<Scale
       (s) =>
         s.firstWrite === undefined
           ? '-'
-          : `${ms(s.firstWrite.ms)} (${s.firstWrite.writes}; ${ms(s.firstWrite.patchMs)})`,
+          : `${ms(s.firstWrite.ms)} (${n0(s.firstWrite.writes)}; ${ms(s.firstWrite.patchMs)})`,
       '',
       '',
     ],
@@ -915,7 +915,7 @@ export function formatReport(results: readonly SizeResult[], options: Pick<Scale
     ['API requests per cycle with writes (max): LIST / GET / PATCH', (s) => apiText(s.loopApi), '', ''],
     [
       `memory run, ${options.cycles} cycles: median / max ms; writes in all`,
-      (s) => `${ms(s.loopMedianMs)} / ${ms(s.loopMaxMs)}; ${s.loopWrites}`,
+      (s) => `${ms(s.loopMedianMs)} / ${ms(s.loopMaxMs)}; ${n0(s.loopWrites)}`,
       '',
       '',
     ],
@@ -1022,7 +1022,9 @@ export function formatReport(results: readonly SizeResult[], options: Pick<Scale
     "- In process: real PrometheusSignalSource, KubernetesRouteStore (client-node against the fake API server) and runCycle in a worker process of its own (forked with --expose-gc). Prometheus is read at the backfilled data's instant; in the memory run the decision clock advances 30 s per cycle. Logs at info go to /dev/null.",
     `- "early" is cycle ${results[0]?.worker.memory.earlyCycle ?? '-'} of the memory run, "last" cycle ${options.cycles}.`,
     "- CLI rows: `node dist/cli/main.js run --once [--dry-run]` against the same Prometheus and API server, timed as a whole process (Node start-up, policy loading, one cycle); stdout (a JSON line per policy) is read and dropped. Prometheus queries counted from Prometheus' own /metrics.",
-    "- Prometheus, the fake API server and the controller share the machine's cores, so cycle times include their work.",
+    `- Prometheus, the fake API server and the controller share the machine's cores, so cycle times include their work (load average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}).`,
     ...(skipped !== undefined && 'skipped' in skipped.cli ? [`- CLI not run: ${skipped.cli.skipped}.`] : []),
     '',
   ].join('\n');

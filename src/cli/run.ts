@@ -47,6 +47,34 @@ function port(value: string): number {
   return n;
 }
 
+/** A SIGTERM or SIGINT, listened for from the moment `run` starts. */
+interface ShutdownSignal {
+  /** Resolves at the first SIGTERM or SIGINT. */
+  readonly requested: Promise<void>;
+  /** Removes the listeners. */
+  dispose(): void;
+}
+
+function listenForShutdown(logger: { info(obj: object, msg: string): void }): ShutdownSignal {
+  let resolve: () => void = () => undefined;
+  const requested = new Promise<void>((r) => {
+    resolve = r;
+  });
+  const handler = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, 'stopping: finishing the cycle in flight');
+    resolve();
+  };
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
+  return {
+    requested,
+    dispose() {
+      process.off('SIGTERM', handler);
+      process.off('SIGINT', handler);
+    },
+  };
+}
+
 /**
  * Runs the reconcile loop until SIGTERM or SIGINT (or one cycle with `once`).
  * Returns the exit status: with `once`, 1 when any policy is invalid or could not be evaluated.
@@ -54,6 +82,9 @@ function port(value: string): number {
 export async function runDaemon(flags: RunFlags, io: CommandIo, env: NodeJS.ProcessEnv): Promise<number> {
   const logger = createLogger({ level: flags.logLevel });
   const dryRun = flags.dryRun === true || envFlag(env, 'MIRROR_AUTOSCALER_DRY_RUN');
+  // Listening from the start, not once the service is up: a pod deleted while it starts gets SIGTERM then,
+  // and must still stop gracefully (release the Lease, exit 0) instead of dying of the signal.
+  const shutdown = flags.once === true ? undefined : listenForShutdown(logger);
   try {
     const loaded = await loadPoliciesReporting(flags.policies, io, flags.namespace);
     logger.info(
@@ -101,20 +132,15 @@ export async function runDaemon(flags: RunFlags, io: CommandIo, env: NodeJS.Proc
       env,
       logger,
     );
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string): void => {
-        logger.info({ signal }, 'stopping: finishing the cycle in flight');
-        resolve();
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
+    await shutdown?.requested;
     await service.stop();
     logger.info('stopped');
     return 0;
   } catch (err) {
     io.stderr.write(`run: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
+  } finally {
+    shutdown?.dispose();
   }
 }
 

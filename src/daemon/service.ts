@@ -141,10 +141,24 @@ export async function startService(
     });
   }
 
-  const reloader = new PolicyReloader(settings.policiesDir, settings.policies, async (dir) =>
-    restrictToNamespace(await loadPolicyDir(dir), settings.onlyNamespace),
-  );
+  // The invalid count of the last load the reloader ran: a change that is reverted to the running policies
+  // reports "unchanged", yet its earlier rejection must no longer show as invalid policies.
+  let invalidPolicies = settings.invalidPolicies;
+  const reloader = new PolicyReloader(settings.policiesDir, settings.policies, async (dir) => {
+    const loaded = restrictToNamespace(await loadPolicyDir(dir), settings.onlyNamespace);
+    invalidPolicies = loaded.problems.length;
+    return loaded;
+  });
   await reloader.prime();
+
+  // Bound before any timer starts: when the port is taken, startService rejects and nothing is left running
+  // to keep the process alive.
+  const http =
+    settings.http === null
+      ? undefined
+      : await startHttpServer({ ...settings.http, metrics, readiness: () => readiness.state() });
+  if (http !== undefined) logger.info({ url: http.url }, 'serving /metrics, /healthz, /readyz');
+
   let reloading = false;
   const reloadTimer =
     settings.reloadIntervalMs > 0
@@ -154,14 +168,13 @@ export async function startService(
           void reloader
             .check()
             .then((r) => {
+              metrics.setPolicies(reloader.policies.length, invalidPolicies);
               if (r.kind === 'reloaded') {
                 daemon.setPolicies(r.policies);
-                metrics.setPolicies(r.policies.length, 0);
                 metrics.retainPolicies(r.policies.map((p) => p.name));
                 readiness.markPolicies(r.policies.length);
                 logger.info({ added: r.added, removed: r.removed, changed: r.changed }, 'policies reloaded');
               } else if (r.kind === 'rejected') {
-                metrics.setPolicies(reloader.policies.length, r.problems.length);
                 for (const p of r.problems) logger.error({ problem: formatProblem(p) }, formatProblem(p));
                 logger.error(
                   { problems: r.problems.length },
@@ -175,12 +188,6 @@ export async function startService(
             });
         }, settings.reloadIntervalMs)
       : undefined;
-
-  const http =
-    settings.http === null
-      ? undefined
-      : await startHttpServer({ ...settings.http, metrics, readiness: () => readiness.state() });
-  if (http !== undefined) logger.info({ url: http.url }, 'serving /metrics, /healthz, /readyz');
 
   elector?.start();
   daemon.start();

@@ -82,6 +82,12 @@ export class PolicyReloader {
     if (print === this.last) return { kind: 'unchanged' };
     this.last = print;
     const { policies, problems } = await this.load(this.dir);
+    if (problems.length > 0 && problems.every((p) => p.message.endsWith('ENOENT'))) {
+      // The kubelet swaps `..data` before it deletes the link of a removed key: a file that vanished
+      // between listing and reading is a swap in progress, so look again at the next check.
+      this.last = undefined;
+      return { kind: 'unchanged' };
+    }
     if (problems.length > 0) return { kind: 'rejected', problems };
     const before = new Map(this.current.map((p) => [p.name, p]));
     const after = new Map(policies.map((p) => [p.name, p]));

@@ -94,6 +94,15 @@ describe('PolicyReloader', () => {
     expect(await r.check()).toMatchObject({ kind: 'reloaded', changed: ['a'] });
   });
 
+  it('waits out a removed key whose link outlives the ..data swap, without reporting an error', async () => {
+    const r = await start({ 'a.yaml': policy('a', 10), 'b.yaml': policy('b', 20) });
+    // The kubelet's order: publish the new data first, delete the removed key's link afterwards.
+    await mount.publish({ 'a.yaml': policy('a', 10) });
+    expect(await r.check()).toEqual({ kind: 'unchanged' });
+    await unlink(join(dir, 'b.yaml'));
+    expect(await r.check()).toMatchObject({ kind: 'reloaded', removed: ['b'] });
+  });
+
   it('stops managing a removed policy and picks up an added one', async () => {
     const files = { 'a.yaml': policy('a', 10), 'b.yaml': policy('b', 20) };
     const r = await start(files);

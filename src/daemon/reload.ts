@@ -12,6 +12,8 @@ export type ReloadResult =
       readonly added: string[];
       readonly removed: string[];
       readonly changed: string[];
+      /** Problems of files whose last good version was kept; empty when every file is valid. */
+      readonly problems: readonly Problem[];
     }
   | { readonly kind: 'rejected'; readonly problems: readonly Problem[] };
 
@@ -48,9 +50,9 @@ function sameJson(a: unknown, b: unknown): boolean {
 }
 
 /**
- * Watches a policy directory by polling its fingerprint. A valid change replaces the policy set; an invalid
- * one is rejected as a whole and the last good set keeps running, because a half-applied directory (one
- * service's new file valid, another's broken) is harder to reason about than "nothing changed".
+ * Watches a policy directory by polling its fingerprint. Valid files replace the running policies; a file
+ * that became invalid is reported and its last good version keeps running, the same rule as at start-up:
+ * one broken policy never stops the others.
  */
 export class PolicyReloader {
   private last: string | undefined;
@@ -88,14 +90,19 @@ export class PolicyReloader {
       this.last = undefined;
       return { kind: 'unchanged' };
     }
-    if (problems.length > 0) return { kind: 'rejected', problems };
+    const badFiles = new Set(problems.map((p) => p.file));
+    const names = new Set(policies.map((p) => p.name));
+    const kept = this.current.filter((p) => badFiles.has(p.file) && !names.has(p.name));
+    const next = [...policies, ...kept].sort((x, y) => x.name.localeCompare(y.name));
     const before = new Map(this.current.map((p) => [p.name, p]));
-    const after = new Map(policies.map((p) => [p.name, p]));
+    const after = new Map(next.map((p) => [p.name, p]));
     const added = [...after.keys()].filter((n) => !before.has(n));
     const removed = [...before.keys()].filter((n) => !after.has(n));
     const changed = [...after.keys()].filter((n) => before.has(n) && !sameJson(before.get(n), after.get(n)));
-    if (added.length === 0 && removed.length === 0 && changed.length === 0) return { kind: 'unchanged' };
-    this.current = policies;
-    return { kind: 'reloaded', policies, added, removed, changed };
+    if (added.length === 0 && removed.length === 0 && changed.length === 0) {
+      return problems.length > 0 ? { kind: 'rejected', problems } : { kind: 'unchanged' };
+    }
+    this.current = next;
+    return { kind: 'reloaded', policies: next, added, removed, changed, problems };
   }
 }

@@ -174,11 +174,12 @@ export async function startService(
                 metrics.retainPolicies(r.policies.map((p) => p.name));
                 readiness.markPolicies(r.policies.length);
                 logger.info({ added: r.added, removed: r.removed, changed: r.changed }, 'policies reloaded');
-              } else if (r.kind === 'rejected') {
+              }
+              if (r.kind !== 'unchanged' && r.problems.length > 0) {
                 for (const p of r.problems) logger.error({ problem: formatProblem(p) }, formatProblem(p));
                 logger.error(
                   { problems: r.problems.length },
-                  'policy change rejected: the last valid policies keep running',
+                  'invalid policy files: their last valid versions keep running',
                 );
               }
             })

@@ -94,6 +94,18 @@ describe('PolicyReloader', () => {
     expect(await r.check()).toMatchObject({ kind: 'reloaded', changed: ['a'] });
   });
 
+  it('applies valid files and keeps the last good version of an invalid one', async () => {
+    const r = await start({ 'a.yaml': policy('a', 10), 'b.yaml': policy('b', 20) });
+    await mount.publish({ 'a.yaml': policy('a', 150), 'b.yaml': policy('b', 25) });
+    const res = await r.check();
+    expect(res).toMatchObject({ kind: 'reloaded', changed: ['b'], added: [], removed: [] });
+    if (res.kind === 'reloaded') expect(res.problems.map((p) => p.path)).toEqual(['spec.bounds.maxPercent']);
+    expect(r.policies.map((p) => [p.name, p.bounds.maxPercent])).toEqual([
+      ['a', 10],
+      ['b', 25],
+    ]);
+  });
+
   it('waits out a removed key whose link outlives the ..data swap, without reporting an error', async () => {
     const r = await start({ 'a.yaml': policy('a', 10), 'b.yaml': policy('b', 20) });
     // The kubelet's order: publish the new data first, delete the removed key's link afterwards.

@@ -987,7 +987,7 @@ describe('the production daemon (run) against Prometheus and the API server', ()
           .every((a) => a.to === 40),
       ).toBe(true);
 
-      // 2. An invalid change is rejected as a whole; the last good policies keep running.
+      // 2. An invalid file is reported; its last good version and the other policies keep running.
       const badBeta = policyYaml({ name: 'beta', namespace: ns, vs: 'beta', max: 150 });
       await mount.publish({ ...files, 'beta.yaml': badBeta });
       const position = `${join(dir, 'beta.yaml')}:${maxPercentPosition(badBeta)}`;
@@ -999,7 +999,7 @@ describe('the production daemon (run) against Prometheus and the API server', ()
       expect(d.logs[problem]?.msg).toBe(`${position}: spec.bounds.maxPercent: must be <= 100 (got 150)`);
       const rejected = await d.waitForLog(
         'the rejection',
-        (l) => String(l.msg).startsWith('policy change rejected'),
+        (l) => String(l.msg).startsWith('invalid policy files'),
         5000,
         problem,
       );

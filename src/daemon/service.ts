@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { EventRecorder, eventForOutcome } from '../mesh/events.js';
-import { KubernetesRouteStore } from '../mesh/index.js';
+import { KubernetesRouteStore, type VirtualService } from '../mesh/index.js';
 import { formatProblem, loadPolicyDir } from '../policy/index.js';
 import type { MirrorPolicy } from '../policy/types.js';
 import { PrometheusSignalSource, resolvePrometheusConfig } from '../signals/index.js';
@@ -97,6 +97,8 @@ export async function startService(
       });
 
   let elector: LeaseElector | undefined;
+  // The VirtualService each policy last saw, to attach Events that do not come from a cycle.
+  const lastSeen = new Map<string, VirtualService>();
   const daemon = new Daemon(
     settings.policies,
     {
@@ -108,6 +110,7 @@ export async function startService(
       onCycle: (outcomes, durationMs) => {
         metrics.recordCycle(outcomes, durationMs / 1000, Date.now());
         readiness.observeCycle(outcomes);
+        for (const o of outcomes) if (o.object !== undefined) lastSeen.set(o.policy, o.object);
         if (events === undefined) return;
         for (const o of outcomes) {
           const spec = eventForOutcome(o);
@@ -177,6 +180,18 @@ export async function startService(
               }
               if (r.kind !== 'unchanged' && r.problems.length > 0) {
                 for (const p of r.problems) logger.error({ problem: formatProblem(p) }, formatProblem(p));
+                // An operator looking at the VirtualService should learn that its policy edit did not apply.
+                for (const policy of reloader.policies) {
+                  const vs = lastSeen.get(policy.name);
+                  const mine = r.problems.filter((p) => p.file === policy.file);
+                  if (events === undefined || vs === undefined || mine.length === 0) continue;
+                  void events.record(vs, {
+                    type: 'Warning',
+                    reason: 'InvalidPolicy',
+                    message: `policy ${policy.name}: the new version of ${policy.file} is invalid, the last valid one keeps running: ${mine.map(formatProblem).join('; ')}`,
+                    action: 'LoadPolicy',
+                  });
+                }
                 logger.error(
                   { problems: r.problems.length },
                   'invalid policy files: their last valid versions keep running',

@@ -18,6 +18,7 @@ import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  EVENTS,
   FakeApiServer,
   type JsonObject,
   LEASES,
@@ -1018,6 +1019,15 @@ describe('the production daemon (run) against Prometheus and the API server', ()
       );
       expect(audits('beta', rejected).every((a) => a.to === 50)).toBe(true);
       expect(audits('alpha', rejected).every((a) => a.to === 40)).toBe(true);
+      // The operator also sees it on the VirtualService (kubectl describe), next to the changes made.
+      const reasons = (name: string): unknown[] =>
+        api
+          .listObjects(EVENTS, ns)
+          .filter((e) => (e.involvedObject as { name?: string } | undefined)?.name === name)
+          .map((e) => e.reason);
+      await waitFor('an InvalidPolicy Event on beta', () => reasons('beta').includes('InvalidPolicy'), 5000);
+      expect(reasons('beta')).toContain('MirrorPercentChanged');
+      expect(reasons('alpha')).not.toContain('InvalidPolicy');
 
       // Reverting to the running policies clears the invalid count.
       await mount.publish(files);

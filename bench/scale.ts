@@ -328,11 +328,14 @@ async function waitExit(child: ChildProcess, ms: number): Promise<void> {
 
 /** Children and servers still running, stopped on exit paths (errors, SIGINT). */
 const running = new Set<() => Promise<void>>();
+/** Set on SIGINT/SIGTERM: anything started from then on is stopped at once. */
+let interrupted = false;
 
 async function stopAll(): Promise<void> {
-  const stops = [...running].reverse();
-  running.clear();
-  for (const stop of stops) await stop().catch(() => undefined);
+  // A step still in flight may start something while we stop the rest: go round until nothing is left.
+  for (let round = 0; running.size > 0 && round < 10; round++) {
+    for (const stop of [...running].reverse()) await stop().catch(() => undefined);
+  }
 }
 
 function track(stop: () => Promise<void>): () => Promise<void> {
@@ -341,6 +344,8 @@ function track(stop: () => Promise<void>): () => Promise<void> {
     await stop();
   };
   running.add(once);
+  // Sends the signal synchronously, so nothing survives even if the process exits right after.
+  if (interrupted) void once().catch(() => undefined);
   return once;
 }
 
@@ -748,7 +753,9 @@ async function measure(
     for (const input of inputs) sink += decide(input).percent;
     return [performance.now() - started, sink];
   };
-  for (let i = 0; i < 3; i++) pass(); // warm-up: JIT and inline caches
+  // Warm-up by calls, not passes: a small fleet needs many passes before the JIT has optimised decide().
+  const warmPasses = Math.max(3, Math.ceil(5000 / Math.max(1, inputs.length)));
+  for (let i = 0; i < warmPasses; i++) pass();
   const decisionMs: number[] = [];
   let sinks = 0;
   for (let i = 0; i < config.decisionRuns; i++) {
@@ -1068,11 +1075,16 @@ export function parseOptions(argv: readonly string[]): ScaleOptions {
 async function main(): Promise<void> {
   if (process.argv.includes('--worker')) return workerMain();
   const options = parseOptions(process.argv.slice(2));
+  // Ctrl-C reaches this process twice (from the terminal and relayed by tsx's wrapper), and tsx exits at
+  // once on a signal nobody else listens to: keep listening, clean up once, then exit.
   const onSignal = (signal: NodeJS.Signals) => {
-    void stopAll().finally(() => process.kill(process.pid, signal));
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`bench:scale: ${signal}, stopping everything started\n`);
+    void stopAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const results: SizeResult[] = [];
   try {
     for (const size of options.sizes) results.push(await benchSize(size, options));

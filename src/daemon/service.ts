@@ -5,13 +5,12 @@ import { EventRecorder, eventForOutcome } from '../mesh/events.js';
 import { KubernetesRouteStore, type VirtualService } from '../mesh/index.js';
 import { formatProblem, loadPolicyDir } from '../policy/index.js';
 import type { MirrorPolicy } from '../policy/types.js';
-import { PrometheusSignalSource, resolvePrometheusConfig } from '../signals/index.js';
 import { Daemon } from './daemon.js';
 import { type HttpServerHandle, Readiness, startHttpServer } from './http.js';
 import { LeaseElector } from './lease.js';
 import { DaemonMetrics } from './metrics.js';
 import { PolicyReloader } from './reload.js';
-import { restrictToNamespace } from './wiring.js';
+import { createSignalSource, restrictToNamespace } from './wiring.js';
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -73,20 +72,9 @@ export async function startService(
 ): Promise<RunningService> {
   const metrics = new DaemonMetrics();
   const readiness = new Readiness();
-  const prom = resolvePrometheusConfig({
-    ...(settings.prometheusUrl !== undefined && { flagUrl: settings.prometheusUrl }),
-    env,
-  });
-  const signals = new PrometheusSignalSource({
-    url: prom.url,
-    timeoutMs: prom.timeoutMs,
-    ...(prom.bearerToken !== undefined && { bearerToken: prom.bearerToken }),
-    ...(prom.basicAuth !== undefined && { basicAuth: prom.basicAuth }),
-    logger: logger.child({ component: 'prometheus' }),
-    onQuery: (e) => {
-      metrics.onQuery(e);
-      readiness.onQuery(e);
-    },
+  const signals = createSignalSource(settings.prometheusUrl, env, logger, (e) => {
+    metrics.onQuery(e);
+    readiness.onQuery(e);
   });
   const routes = new KubernetesRouteStore(kc);
   const events = settings.dryRun

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { KubernetesRouteStore } from '../mesh/index.js';
 import { formatProblem, loadPolicyDir } from '../policy/index.js';
 import type { MirrorPolicy, Problem } from '../policy/types.js';
-import { PrometheusSignalSource, resolvePrometheusConfig } from '../signals/index.js';
+import { PrometheusSignalSource, type QueryEvent, resolvePrometheusConfig } from '../signals/index.js';
 
 /** Settings shared by `plan` and `run`, from flags with environment fallbacks. */
 export interface ConnectionFlags {
@@ -35,25 +35,37 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
   return kc;
 }
 
+/** The Prometheus adapter, configured from the flag and the environment (credentials never logged). */
+export function createSignalSource(
+  prometheusUrl: string | undefined,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  onQuery?: (event: QueryEvent) => void,
+): PrometheusSignalSource {
+  const prom = resolvePrometheusConfig({
+    ...(prometheusUrl !== undefined && { flagUrl: prometheusUrl }),
+    env,
+  });
+  return new PrometheusSignalSource({
+    url: prom.url,
+    timeoutMs: prom.timeoutMs,
+    ...(prom.bearerToken !== undefined && { bearerToken: prom.bearerToken }),
+    ...(prom.basicAuth !== undefined && { basicAuth: prom.basicAuth }),
+    logger: logger.child({ component: 'prometheus' }),
+    ...(onQuery !== undefined && { onQuery }),
+  });
+}
+
 /** The adapters of the live loop, built from flags and the environment. */
 export function connect(
   flags: ConnectionFlags,
   env: NodeJS.ProcessEnv,
   logger: Logger,
 ): { signals: PrometheusSignalSource; routes: KubernetesRouteStore } {
-  const prom = resolvePrometheusConfig({
-    ...(flags.prometheusUrl !== undefined && { flagUrl: flags.prometheusUrl }),
-    env,
-  });
-  const signals = new PrometheusSignalSource({
-    url: prom.url,
-    timeoutMs: prom.timeoutMs,
-    ...(prom.bearerToken !== undefined && { bearerToken: prom.bearerToken }),
-    ...(prom.basicAuth !== undefined && { basicAuth: prom.basicAuth }),
-    logger: logger.child({ component: 'prometheus' }),
-  });
-  const routes = new KubernetesRouteStore(loadKubeConfig(flags.kubeconfig));
-  return { signals, routes };
+  return {
+    signals: createSignalSource(flags.prometheusUrl, env, logger),
+    routes: new KubernetesRouteStore(loadKubeConfig(flags.kubeconfig)),
+  };
 }
 
 /**

@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { SignalName } from '../src/core/types.js';
 import { formatDuration, parseDuration } from '../src/policy/duration.js';
 import {
   buildScenario,
@@ -35,6 +36,7 @@ import {
   DEFAULT_HPA,
   flaggerController,
   hpaController,
+  isBlindSignal,
   oracleController,
   quantiseDown,
   staticController,
@@ -140,9 +142,25 @@ export function parseOptions(argv: readonly string[]): ControlOptions {
   return { seeds, durationSeconds, scenarios };
 }
 
-/** The figures kept of one run (everything SimSummary has, plus the seed and the constant a static used). */
+/** The figures kept of one run: everything SimSummary has, plus the seed. */
 export interface RunFigures extends SimSummary {
   readonly seed: number;
+  /**
+   * Evaluations that raised the percentage while some guardrail had no usable data. SimSummary's rise over
+   * the last safe level also counts a raise made on the last full reading before the data went away; this
+   * tells the two apart.
+   */
+  readonly raisesWhileBlind: number;
+}
+
+/** Counts the raises a run made on evaluations where some configured guardrail had no usable data. */
+export function raisesWhileBlind(result: SimResult): number {
+  const names = (Object.keys(result.policy.guardrails) as SignalName[]).filter(
+    (n) => result.policy.guardrails[n] !== undefined,
+  );
+  return result.samples.filter(
+    (s) => s.action === 'increase' && names.some((n) => isBlindSignal(s.observed[n])),
+  ).length;
 }
 
 /** A mean over seeds and the worst seed for it (lowest for shares, highest for costs). */
@@ -168,6 +186,8 @@ export interface Cell {
   readonly maxPercentWhileBlind: { readonly value: number; readonly seed: number } | null;
   /** Largest rise over the last safe level while blind, over seeds; null when never blind. */
   readonly maxRiseWhileBlind: { readonly value: number; readonly seed: number } | null;
+  /** Raises made while blind, summed over seeds. */
+  readonly raisesWhileBlind: number;
   readonly runs: readonly RunFigures[];
 }
 
@@ -258,6 +278,7 @@ export function aggregate(contender: ContenderId, scenario: ScenarioName, runs: 
     ),
     maxPercentWhileBlind: maxOf(runs, (r) => r.maxPercentWhileBlind),
     maxRiseWhileBlind: maxOf(runs, (r) => r.maxRiseWhileBlind),
+    raisesWhileBlind: runs.reduce((a, r) => a + r.raisesWhileBlind, 0),
     runs,
   };
 }
@@ -357,7 +378,7 @@ export function runControlBenchmark(
         const result =
           results.get(id) ?? runContender(id, scenario, seed, options.durationSeconds, bestStatic);
         results.set(id, result);
-        runs.get(id)?.push({ ...result.summary, seed });
+        runs.get(id)?.push({ ...result.summary, seed, raisesWhileBlind: raisesWhileBlind(result) });
       }
       if (name === 'capacity-drop' && seed === 1) {
         plot = {
@@ -516,8 +537,9 @@ export function scenarioTable(results: ControlResults, scenario: ScenarioName): 
       'writes/h mean / max',
       'max % while blind',
       'max rise while blind (pp)',
+      'raises while blind (all seeds)',
     ]),
-    rule(10),
+    rule(11),
   ];
   for (const id of CONTENDER_IDS) {
     const c = cellOf(results, id, scenario);
@@ -534,6 +556,7 @@ export function scenarioTable(results: ControlResults, scenario: ScenarioName): 
         `${f1(c.writesPerHour.mean)} / ${f1(c.writesPerHour.worst)}`,
         c.maxPercentWhileBlind === null ? '-' : f2(c.maxPercentWhileBlind.value),
         c.maxRiseWhileBlind === null ? '-' : signed(c.maxRiseWhileBlind.value),
+        c.maxPercentWhileBlind === null ? '-' : String(c.raisesWhileBlind),
       ]),
     );
   }
@@ -573,7 +596,8 @@ export function formatReport(results: ControlResults, runtimeSeconds?: number): 
         ? '.'
         : `; runtime ${runtimeSeconds.toFixed(0)} s on ${cpus()[0]?.model.trim() ?? 'unknown CPU'} (one thread).`),
     '',
-    "Contenders: static 10 %; best static in hindsight (the run's lowest oracle percentage, per scenario and seed); " +
+    "Contenders: static 10 %; best static in hindsight (the run's lowest oracle percentage, per scenario and seed: it " +
+      'knows the future, and where capacity and traffic are constant it is the oracle); ' +
       `HPA-style (desired = current / max(observed / (${DEFAULT_HPA.targetRatio} × limit)), at most ×${DEFAULT_HPA.maxIncreaseFactor} per interval, tolerance ${DEFAULT_HPA.tolerance}, ` +
       `scale-down stabilisation ${DEFAULT_HPA.scaleDownStabilisationSeconds / 60} min, no increase on missing data, holds at 0 %); ` +
       `Flagger-style (+${DEFAULT_FLAGGER.stepPercent} pp per interval while every guardrail passes, rollback to minPercent ` +
@@ -581,7 +605,9 @@ export function formatReport(results: ControlResults, runtimeSeconds?: number): 
       'ours (decide()); the oracle (knows the true capacity, writes the largest percentage safe until its next write lands).',
     '',
     "Share = mirrored requests / the per-second oracle's. Breach = the true target above any guardrail. " +
-      'Recovery = seconds from the capacity drop until back under every guardrail. Blind = some guardrail without usable data.',
+      'Recovery = seconds from the capacity drop until back under every guardrail. Blind = some guardrail without usable data; ' +
+      'the rise while blind is measured from the percentage in effect at the last full, safe reading, so a raise made on that ' +
+      'reading counts too (the last column counts raises decided while blind).',
     '',
     '## Mirrored share of the oracle (mean over seeds)',
     '',

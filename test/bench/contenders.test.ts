@@ -28,6 +28,7 @@ import {
   formatReport,
   parseOptions,
   type RunFigures,
+  raisesWhileBlind,
   renderSvg,
   runControlBenchmark,
   stat,
@@ -37,6 +38,7 @@ import {
 import type { ControlPolicy, Signal, Signals } from '../../src/core/types.js';
 import {
   buildScenario,
+  type Controller,
   type ControllerInput,
   DEFAULT_SIM_POLICY,
   runClosedLoop,
@@ -424,7 +426,8 @@ describe('oracleController', () => {
   });
 
   it('looks ahead over the span its write will be in effect, so a drop is met before it comes', () => {
-    const t = dropAt - 20; // the write lands at t + 5 and stays until t + 35, past the drop
+    // The write lands at t + 5 and stays until the next one lands at t + 35, 2 s past the drop.
+    const t = dropAt - 33;
     expect(truth(t)).toBeGreaterThan(truth(dropAt) * 1.5);
     expect(at(t, truth(t)).percent).toBeCloseTo(quantiseDown(truth(dropAt + 1)), 9);
   });
@@ -438,6 +441,26 @@ describe('oracleController', () => {
     expect(r.summary.breachSeconds).toBe(0);
     expect(r.summary.mirroredShare).toBeGreaterThan(0.9);
     expect(r.summary.mirroredShare).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('raisesWhileBlind', () => {
+  const options = { scenario: 'prometheus-outage' as const, seed: 1, durationSeconds: 1200 };
+  it('counts every raise decided on an evaluation with a guardrail missing', () => {
+    const climb: Controller<null> = (i) => ({
+      percent: (i.currentPercent ?? 100) + 0.01,
+      action: 'increase',
+      state: null,
+    });
+    const r = runClosedLoop(options, climb);
+    expect(r.summary.blindEvaluations).toBeGreaterThan(0);
+    expect(raisesWhileBlind(r)).toBe(r.summary.blindEvaluations);
+  });
+
+  it('is 0 for a controller that holds on missing data', () => {
+    const r = runClosedLoop(options, flaggerController());
+    expect(r.summary.blindEvaluations).toBeGreaterThan(0);
+    expect(raisesWhileBlind(r)).toBe(0);
   });
 });
 
@@ -517,6 +540,7 @@ function figures(seed: number, over: Partial<RunFigures> = {}): RunFigures {
     meanPercent: 10,
     meanOraclePercent: 11,
     minOraclePercent: 9,
+    raisesWhileBlind: 0,
     ...over,
   };
 }
@@ -679,7 +703,7 @@ describe('the benchmark machinery (smoke run: 1 seed, 20 minutes)', () => {
     expect(tables).toHaveLength(scenarios.length);
     const rows = tableRows('| contender |');
     expect(rows.slice(2).map((r) => r[0])).toEqual(CONTENDER_IDS.map((id) => CONTENDER_LABELS[id]));
-    for (const r of rows) expect(r).toHaveLength(10);
+    for (const r of rows) expect(r).toHaveLength(11);
     // Recovery is reported for the capacity drop only.
     expect(rows[2]?.[6]).toMatch(/^\d+ \/ \d+$/);
     const outage = report.slice(report.indexOf('## prometheus-outage'));

@@ -166,8 +166,15 @@ export function toKubernetesError(
 }
 
 function headerMiddleware(timeoutMs: number): ObservableMiddleware {
+  // client-node builds a new connection pool for every request that carries TLS settings (every in-cluster
+  // request): one TLS handshake and one socket per PATCH. The TLS settings of one KubeConfig do not change,
+  // so the first pool is kept and reused; credentials travel in headers set per request.
+  let shared: ReturnType<ClientRequestContext['getDispatcher']>;
   return {
     pre: (request: ClientRequestContext) => {
+      const own = request.getDispatcher();
+      if (shared === undefined) shared = own;
+      else if (own !== undefined) request.setDispatcher(shared);
       // Without a signal a request to a hung API server waits forever and stalls the whole cycle.
       request.setSignal(AbortSignal.timeout(timeoutMs));
       request.setHeaderParam('User-Agent', 'mirror-autoscaler');

@@ -134,6 +134,21 @@ describe('served version discovery', () => {
 });
 
 describe('list and get', () => {
+  it('reuses connections across requests instead of opening one per request', async () => {
+    const server = await fakeServer();
+    server.setVirtualService(
+      virtualService({ namespace: 'shop', name: 'a', http: [MIRROR_SHAPE_ROUTES.implicit] }),
+    );
+    const store = storeFor(server);
+    for (let i = 0; i < 3; i++) await store.list(['shop']);
+    const warm = server.connectionCount;
+    for (let i = 0; i < 10; i++) await store.list(['shop']);
+    expect(server.countRequests({ verb: 'list' })).toBe(13);
+    // The first requests may open a connection or two; later ones ride on kept-alive connections.
+    expect(warm).toBeLessThanOrEqual(3);
+    expect(server.connectionCount).toBe(warm);
+  });
+
   it('lists many VirtualServices with one LIST per namespace and no GET', async () => {
     const server = await fakeServer();
     for (let i = 0; i < 60; i++) {

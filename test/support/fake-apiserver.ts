@@ -402,6 +402,9 @@ const MAX_BODY = 3 * 1024 * 1024;
 
 /** See the file comment. Start with `FakeApiServer.start()`, stop with `close()`. */
 export class FakeApiServer {
+  /** TCP connections accepted so far (clients that reuse connections keep this low). */
+  connectionCount = 0;
+
   /** Base URL, e.g. http://127.0.0.1:40123. */
   readonly url: string;
   readonly port: number;
@@ -460,6 +463,9 @@ export class FakeApiServer {
       server.listen(0, '127.0.0.1', () => resolve());
     });
     const fake = new FakeApiServer(server, options);
+    server.on('connection', () => {
+      fake.connectionCount += 1;
+    });
     server.on('request', (req, res) => {
       fake.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent && !res.destroyed) {

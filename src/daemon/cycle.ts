@@ -17,6 +17,9 @@ import {
 import type { MirrorPolicy } from '../policy/types.js';
 import type { SignalReading, SignalRequest, SignalSource } from '../signals/index.js';
 
+/** VirtualServices written at once in one cycle; bounds the load a cycle with many changes puts on the API server. */
+export const MAX_CONCURRENT_WRITES = 8;
+
 /** How many times a write is retried after a concurrent edit before the cycle gives up on it. */
 export const MAX_WRITE_ATTEMPTS = 3;
 
@@ -147,17 +150,32 @@ export async function runCycle(
     }),
   ]);
   const listed = new Map<string, Listed>(lists);
-  const outcomes: PolicyOutcome[] = [];
-  for (const policy of policies) {
-    const reading = readings.get(policy.name) ?? QUERY_FAILED('no reading returned for this policy');
-    const list = listed.get(policy.virtualService.namespace);
-    if (list === undefined || !list.ok) {
-      const why = list === undefined ? 'namespace was not listed' : list.err;
-      outcomes.push(failed(policy, reading, `listing VirtualServices failed: ${why}`));
-      continue;
+  const outcomes: PolicyOutcome[] = new Array(policies.length);
+  // Policies on the same VirtualService go one after the other (each write changes its resourceVersion);
+  // different VirtualServices are written concurrently, a bounded number at a time, so a cycle with many
+  // changes does not wait for each PATCH in turn.
+  const groups = new Map<string, number[]>();
+  policies.forEach((p, i) => {
+    const key = vsKey(p);
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
+  const queue = [...groups.values()];
+  const worker = async (): Promise<void> => {
+    for (let group = queue.shift(); group !== undefined; group = queue.shift()) {
+      for (const i of group) {
+        const policy = policies[i] as MirrorPolicy;
+        const reading = readings.get(policy.name) ?? QUERY_FAILED('no reading returned for this policy');
+        const list = listed.get(policy.virtualService.namespace);
+        if (list === undefined || !list.ok) {
+          const why = list === undefined ? 'namespace was not listed' : list.err;
+          outcomes[i] = failed(policy, reading, `listing VirtualServices failed: ${why}`);
+          continue;
+        }
+        outcomes[i] = await evaluate(policy, list.m, reading, deps, now, options.dryRun);
+      }
     }
-    outcomes.push(await evaluate(policy, list.m, reading, deps, now, options.dryRun));
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(MAX_CONCURRENT_WRITES, queue.length) }, worker));
   return outcomes;
 }
 

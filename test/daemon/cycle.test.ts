@@ -9,6 +9,7 @@ import type { AbsentReason, SignalName } from '../../src/core/types.js';
 import { createLogger } from '../../src/daemon/audit.js';
 import {
   type CycleDeps,
+  MAX_CONCURRENT_WRITES,
   MAX_WRITE_ATTEMPTS,
   type PolicyOutcome,
   readState,
@@ -18,6 +19,7 @@ import {
 import {
   KubernetesRouteStore,
   PAUSED_ANNOTATION,
+  type RouteStore,
   STATE_ANNOTATION_PREFIX,
   type VirtualService,
 } from '../../src/mesh/index.js';
@@ -799,5 +801,59 @@ describe('runCycle: failed signals never increase', () => {
     );
     expect(o.signals).toEqual({ cpuUtilization: 0.2, errorRate: null, latencyP99Ms: null });
     expect(o.absent).toEqual({ errorRate: 'NoTraffic', latencyP99Ms: 'QueryFailed' });
+  });
+});
+
+describe('concurrent writes', () => {
+  /** The real store, counting PATCHes in flight at once, overall and per VirtualService. */
+  function counting(inner: RouteStore) {
+    const seen = { max: 0, maxSameVs: 0 };
+    let now = 0;
+    const perVs = new Map<string, number>();
+    const store: RouteStore = {
+      list: (ns) => inner.list(ns),
+      get: (ns, name) => inner.get(ns, name),
+      async patchPercent(vs, locations, percent, annotations) {
+        const key = `${vs.metadata.namespace}/${vs.metadata.name}`;
+        now += 1;
+        perVs.set(key, (perVs.get(key) ?? 0) + 1);
+        seen.max = Math.max(seen.max, now);
+        seen.maxSameVs = Math.max(seen.maxSameVs, perVs.get(key) ?? 0);
+        try {
+          return await inner.patchPercent(vs, locations, percent, annotations);
+        } finally {
+          now -= 1;
+          perVs.set(key, (perVs.get(key) ?? 1) - 1);
+        }
+      },
+    };
+    return { store, seen };
+  }
+
+  it('writes different VirtualServices several at a time, and one VirtualService one write at a time', async () => {
+    const policies: MirrorPolicy[] = [];
+    for (let i = 0; i < 12; i++) {
+      seed({ name: `vs-${i}`, http: [MIRROR_SHAPE_ROUTES.mirrorPercentage] });
+      policies.push(policy({ name: `p-${i}`, vsName: `vs-${i}` }));
+    }
+    // Two policies on one VirtualService, on two routes.
+    seed({
+      name: 'shared',
+      http: [
+        MIRROR_SHAPE_ROUTES.mirrorPercentage,
+        { ...MIRROR_SHAPE_ROUTES.mirrorPercentage, name: 'secondary', mirror: { host: 'other-shadow' } },
+      ],
+    });
+    policies.push(policy({ name: 'shared-a', vsName: 'shared' }));
+    policies.push(
+      policy({ name: 'shared-b', vsName: 'shared', route: 'secondary', host: 'other-shadow', subset: null }),
+    );
+    server.injectFault({ match: { verb: 'patch' }, times: 100, action: { kind: 'delay', ms: 30 } });
+    const { store, seen } = counting(routes);
+    const outcomes = await runCycle(policies, { ...deps(fixed(HEADROOM)), routes: store }, { dryRun: false });
+    expect(outcomes.map((o) => o.policy)).toEqual(policies.map((p) => p.name));
+    expect(outcomes.every((o) => o.write === 'written')).toBe(true);
+    expect(seen.max).toBe(MAX_CONCURRENT_WRITES);
+    expect(seen.maxSameVs).toBe(1);
   });
 });

@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PolicyReloader } from '../../src/daemon/reload.js';
 import { loadPolicyDir } from '../../src/policy/load.js';
+import { ConfigMapMount } from '../support/configmap-mount.js';
 
 function policy(name: string, maxPercent: number): string {
   return `apiVersion: mirror-autoscaler.io/v1alpha1
@@ -16,33 +17,6 @@ spec:
   bounds: { minPercent: 0, maxPercent: ${maxPercent} }
   guardrails: { errorRate: 0.01 }
 `;
-}
-
-/**
- * Writes files the way the kubelet updates a mounted ConfigMap: a new timestamped directory, `..data`
- * swapped to it atomically, and one symlink per key pointing through `..data`.
- */
-class ConfigMapMount {
-  private generation = 0;
-  constructor(readonly dir: string) {}
-
-  async publish(files: Record<string, string>): Promise<void> {
-    const gen = `..${++this.generation}_2026`;
-    await mkdir(join(this.dir, gen));
-    for (const [k, v] of Object.entries(files)) await writeFile(join(this.dir, gen, k), v);
-    await symlink(gen, join(this.dir, '..data_tmp'));
-    await rename(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
-    for (const k of Object.keys(files)) {
-      await symlink(join('..data', k), join(this.dir, k)).catch(() => undefined);
-    }
-  }
-
-  async removeKey(name: string, files: Record<string, string>): Promise<void> {
-    await unlink(join(this.dir, name));
-    const rest = { ...files };
-    delete rest[name];
-    await this.publish(rest);
-  }
 }
 
 describe('PolicyReloader', () => {
@@ -118,7 +92,7 @@ describe('PolicyReloader', () => {
   it('stops managing a removed policy and picks up an added one', async () => {
     const files = { 'a.yaml': policy('a', 10), 'b.yaml': policy('b', 20) };
     const r = await start(files);
-    await mount.removeKey('b.yaml', files);
+    await mount.remove('b.yaml', files);
     expect(await r.check()).toMatchObject({ kind: 'reloaded', removed: ['b'], added: [] });
     await mount.publish({ 'a.yaml': policy('a', 10), 'c.yaml': policy('c', 5) });
     expect(await r.check()).toMatchObject({ kind: 'reloaded', added: ['c'], removed: [] });

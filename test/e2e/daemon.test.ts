@@ -10,13 +10,14 @@
  */
 import { type ChildProcessByStdio, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createNetServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigMapMount } from '../support/configmap-mount.js';
 import {
   EVENTS,
   FakeApiServer,
@@ -449,34 +450,6 @@ function mirrorPercentOf(obj: JsonObject | undefined): number | undefined {
 
 function annotationsOf(obj: JsonObject | undefined): Record<string, string> {
   return (obj?.metadata as { annotations?: Record<string, string> } | undefined)?.annotations ?? {};
-}
-
-/**
- * Writes files the way the kubelet updates a mounted ConfigMap: a new timestamped directory, `..data`
- * swapped to it atomically, and one symlink per key pointing through `..data`.
- */
-class ConfigMapMount {
-  private generation = 0;
-  constructor(readonly dir: string) {}
-
-  async publish(files: Record<string, string>): Promise<void> {
-    const gen = `..2026_11_26_${++this.generation}`;
-    await mkdir(join(this.dir, gen));
-    for (const [k, v] of Object.entries(files)) await writeFile(join(this.dir, gen, k), v);
-    await symlink(gen, join(this.dir, '..data_tmp'));
-    await rename(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
-    for (const k of Object.keys(files)) {
-      await symlink(join('..data', k), join(this.dir, k)).catch(() => undefined);
-    }
-  }
-
-  /** Removes the key `name`: its symlink goes, then `files` without it are published. */
-  async remove(name: string, files: Record<string, string>): Promise<void> {
-    await unlink(join(this.dir, name));
-    const rest = { ...files };
-    delete rest[name];
-    await this.publish(rest);
-  }
 }
 
 // --------------------------------------------------------------------------------- write logs

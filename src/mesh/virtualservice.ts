@@ -589,6 +589,15 @@ export interface PauseState {
  * and guessing otherwise would write to an object someone tried to freeze.
  */
 export function pauseState(vs: VirtualService): PauseState {
+  // Flagger rewrites the routes of a VirtualService it owns at every canary step: two controllers steering
+  // one mirror would fight, so a Canary's VirtualService is left to Flagger.
+  const owner = flaggerOwner(vs);
+  if (owner !== undefined) {
+    return {
+      paused: true,
+      problem: `VirtualService ${vs.metadata.namespace}/${vs.metadata.name}: owned by Flagger Canary ${owner}; left to Flagger`,
+    };
+  }
   const raw = vs.metadata.annotations?.[PAUSED_ANNOTATION];
   if (raw === undefined) return { paused: false };
   const value = raw.trim().toLowerCase();
@@ -598,6 +607,20 @@ export function pauseState(vs: VirtualService): PauseState {
     paused: true,
     problem: `VirtualService ${vs.metadata.namespace}/${vs.metadata.name}: annotation ${PAUSED_ANNOTATION}: must be "true" or "false" (got ${JSON.stringify(raw)}); treated as paused`,
   };
+}
+
+/** The name of the Flagger Canary that owns this VirtualService, if any. */
+export function flaggerOwner(vs: VirtualService): string | undefined {
+  const refs = vs.metadata.ownerReferences;
+  if (!Array.isArray(refs)) return undefined;
+  for (const r of refs as unknown[]) {
+    if (typeof r !== 'object' || r === null) continue;
+    const { apiVersion, kind, name } = r as Record<string, unknown>;
+    if (kind === 'Canary' && typeof apiVersion === 'string' && apiVersion.startsWith('flagger.app/')) {
+      return typeof name === 'string' ? name : '?';
+    }
+  }
+  return undefined;
 }
 
 /** True when writes to this VirtualService are paused (see pauseState). */

@@ -708,4 +708,31 @@ describe('helpers', () => {
       }
     });
   }
+
+  const owners: { name: string; refs: unknown; paused: boolean }[] = [
+    {
+      name: 'owned by a Flagger Canary',
+      refs: [{ apiVersion: 'flagger.app/v1beta1', kind: 'Canary', name: 'checkout', uid: 'u1' }],
+      paused: true,
+    },
+    {
+      name: 'owned by something else',
+      refs: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'checkout', uid: 'u2' }],
+      paused: false,
+    },
+    { name: 'malformed ownerReferences', refs: 'nonsense', paused: false },
+  ];
+  for (const row of owners) {
+    it(`ownership: ${row.name}`, () => {
+      const base = vsWith([MIRROR_SHAPE_ROUTES.implicit]);
+      const vs = { ...base, metadata: { ...base.metadata, ownerReferences: row.refs } };
+      const state = pauseState(vs);
+      expect(state.paused).toBe(row.paused);
+      if (row.paused) {
+        expect(state.problem).toBe(
+          'VirtualService shop/checkout: owned by Flagger Canary checkout; left to Flagger',
+        );
+      }
+    });
+  }
 });

@@ -1,19 +1,10 @@
-import type { Logger } from 'pino';
 import type { ControllerState } from '../core/types.js';
-import type { RouteStore } from '../mesh/index.js';
 import type { MirrorPolicy } from '../policy/types.js';
-import type { SignalSource } from '../signals/index.js';
-import { type PolicyOutcome, runCycle } from './cycle.js';
+import { type CycleDeps, type PolicyOutcome, runCycle } from './cycle.js';
 import { Scheduler } from './scheduler.js';
 
-/** What the daemon is built from. */
-export interface DaemonDeps {
-  signals: SignalSource;
-  routes: RouteStore;
-  now: () => number;
-  logger: Logger;
-  /** See CycleDeps.canWrite: false makes every write of the cycle a recorded one. */
-  canWrite?: () => boolean;
+/** What the daemon is built from: a cycle's dependencies (it keeps the states itself), and a hook. */
+export interface DaemonDeps extends Omit<CycleDeps, 'states'> {
   /** Called after every cycle with its outcomes and duration (metrics, readiness, events). */
   onCycle?: (outcomes: readonly PolicyOutcome[], durationMs: number) => void;
 }

@@ -169,6 +169,11 @@ function floorQ(x: number): number {
   return clean(Math.floor(x * k + 1e-6) / k);
 }
 
+function ceilQ(x: number): number {
+  const k = 1 / LAW.quantumPercent;
+  return clean(Math.ceil(x * k - 1e-6) / k);
+}
+
 function round(x: number, decimals: number): number {
   const k = 10 ** decimals;
   return clean(Math.round(x * k) / k);
@@ -523,7 +528,7 @@ function cut(ctx: Context): Outcome {
       evidenceFor = n;
     }
   }
-  const floor = p - smallestCut(ctx);
+  const floor = floorQ(p - smallestCut(ctx));
   if (evidence > 1) {
     const factor = clamp(cfg.target / evidence, LAW.cutFactorMin, LAW.cutFactorMax);
     const to = Math.max(cfg.lo, Math.min(cfg.hi, floor, floorQ(p * factor)));
@@ -793,7 +798,7 @@ function law(ctx: Context): Outcome {
   //    every reading there is has headroom. Without traffic latency and errors cannot speak, but a target
   //    that receives nothing cannot be hurt by the current percentage either, and one step is a small,
   //    bounded risk; beyond it, raising on "no traffic" would be a guess, so it holds.
-  const start = Math.min(cfg.hi, Math.max(cfg.step, cfg.minChange, LAW.quantumPercent));
+  const start = Math.min(cfg.hi, ceilQ(Math.max(cfg.step, cfg.minChange, LAW.quantumPercent)));
   if (p === 0 || (quiet.length > 0 && p < start)) {
     const said = quiet.length > 0 ? `${quiet.join(', ')} NoTraffic` : `max severity ${fmt(wSev)} (${wName})`;
     if (ctx.values.length > 0 && wSev > lowest) {
@@ -1054,7 +1059,10 @@ export function decide(input: DecideInput): Decision {
     out = law(ctx);
     if (p > cfg.hi && out.percent > cfg.hi) out = aboveMax(ctx);
   }
-  const percent = clean(clamp(out.percent, cfg.lo, cfg.hi));
+  // Every write lands on the grid (or a bound); off-grid values round down, toward less mirroring.
+  const onGrid =
+    out.percent === p || out.percent <= cfg.lo || out.percent >= cfg.hi ? out.percent : floorQ(out.percent);
+  const percent = clean(clamp(onGrid, cfg.lo, cfg.hi));
   const action: Action = percent > p ? 'increase' : percent < p ? 'decrease' : 'hold';
   // A move the bounds do not allow is a hold at the bound.
   const reason: Reason = action === 'hold' && out.percent !== p ? 'AtBound' : out.reason;

@@ -227,10 +227,10 @@ describe('decide invariants', () => {
               const excused = name !== 'cpuUtilization' && s?.kind === 'absent' && s.reason === 'NoTraffic';
               expect(fresh(s) || excused, `${name}: ${JSON.stringify(s)}`).toBe(true);
             }
+            // One step, rounded up onto the 0.01 grid.
             const c = policy.control;
-            expect(d.percent).toBeLessThanOrEqual(
-              Math.max(c.increaseStepPercent, c.minChangePercent, 0.01) + 1e-9,
-            );
+            const step = Math.max(c.increaseStepPercent, c.minChangePercent, 0.01);
+            expect(d.percent).toBeLessThanOrEqual(Math.ceil(step * 100 - 1e-6) / 100 + 1e-9);
           } else {
             expect(d.reason).toBe('Headroom');
             for (const [name] of rails) expect(fresh(input.signals[name]), name).toBe(true);

@@ -593,6 +593,38 @@ describe('decide', () => {
     expect(Number.isInteger(Math.round(d.percent * 100))).toBe(true);
   });
 
+  it('a trim from a percentage set off the grid by hand lands on the grid', () => {
+    // Someone set 0.0134 % by hand; the smallest cut (0.01) from there is 0.0034, which is not a value to write.
+    const pol = policy({
+      min: 1e-9,
+      max: 100,
+      guardrails: { cpuUtilization: 0.26946720882978986, errorRate: 0.5, latencyP99Ms: 10 },
+      intervalSeconds: 84,
+      windowSeconds: 786,
+      control: {
+        minChangePercent: 0,
+        cooldownSeconds: 0,
+        hysteresis: 0,
+        increaseStepPercent: 0,
+        maxIncreaseFactor: 3,
+      },
+    });
+    const d = run(pol, 0.013392586915697648, [
+      { signals: { cpuUtilization: value(0.2694672088297899) } },
+    ]).last;
+    expect(d.action, d.message).toBe('decrease');
+    expect(d.message).toContain('trim');
+    expect(d.percent).toBe(1e-9);
+  });
+
+  it('a cold start whose first step is a minChangePercent off the grid rounds it up onto the grid', () => {
+    const pol = policy({ min: 0, max: 100, control: { minChangePercent: 0.0931, increaseStepPercent: 0 } });
+    const quiet = { ...sev({ cpu: 0, err: 0 }), latencyP99Ms: absent('NoTraffic') };
+    const d = run(pol, 0, [{ signals: quiet }]).last;
+    expect(d.reason, d.message).toBe('ColdStart');
+    expect(d.percent).toBe(0.1);
+  });
+
   it('the table covers every reason the core can give (Paused belongs to the caller)', () => {
     const covered = new Set(rows.map((r) => r.reason));
     const missing = REASONS.filter((r) => r !== 'Paused' && !covered.has(r));

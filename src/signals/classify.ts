@@ -61,6 +61,27 @@ function getOrCreate<T>(map: Map<string, T>, key: string, make: () => T): T {
   return v;
 }
 
+/** Which labels name the workload in a batched query's result. */
+export type SeriesLabels = { readonly namespace: string; readonly workload: string };
+
+/**
+ * The first workload (and part) that has more than one series in a batched query's result, or undefined.
+ * Each batched query sums by namespace, workload and part, so two series for one key mean the answer does not
+ * come from these queries as written (two Prometheus servers merged by a proxy, say); keeping either value
+ * would be a guess.
+ */
+export function duplicateSeries(samples: readonly VectorSample[], labels: SeriesLabels): string | undefined {
+  const seen = new Set<string>();
+  for (const s of samples) {
+    const key = keyOf(s, labels);
+    if (key === undefined) continue;
+    const id = `${key} ${partOf(s)}`;
+    if (seen.has(id)) return partOf(s) === '' ? key : `${key} (${PART_LABEL}="${partOf(s)}")`;
+    seen.add(id);
+  }
+  return undefined;
+}
+
 /** Groups the traffic query's samples by "namespace/workload". */
 export function collectTraffic(samples: readonly VectorSample[]): Map<string, TrafficObservation> {
   const out = new Map<string, TrafficObservation>();
@@ -135,6 +156,10 @@ const absent = (reason: 'NoSeries' | 'NoTraffic' | 'QueryFailed' | 'Stale', deta
 });
 
 function staleDetail(metric: string, ctx: ClassifyContext, newest: number): string | undefined {
+  // A NaN or infinite timestamp proves nothing about freshness: count it as stale, never as fresh.
+  if (!Number.isFinite(newest)) {
+    return `newest ${metric} sample for ${workloadKey(ctx.ref)} has no finite timestamp (got ${newest})`;
+  }
   const age = ctx.atSeconds - newest;
   if (age <= ctx.staleAfterSeconds) return undefined;
   return `newest ${metric} sample for ${workloadKey(ctx.ref)} is ${Math.round(age)} s old (limit ${ctx.staleAfterSeconds} s)`;

@@ -38,6 +38,13 @@ export interface PrometheusConfigFields {
   readonly timeoutMs: number;
   readonly bearerToken?: string;
   readonly basicAuth?: BasicAuth;
+  /**
+   * PEM certificates (one or more) trusted for Prometheus' TLS certificate instead of Node's built-in roots,
+   * for a Prometheus behind a private CA.
+   */
+  readonly ca?: string;
+  /** Where `ca` was read from, for messages. */
+  readonly caFile?: string;
 }
 
 /** The URL with any user:password part replaced, for messages and logs. */
@@ -58,12 +65,16 @@ export class PrometheusConfig implements PrometheusConfigFields {
   readonly timeoutMs: number;
   readonly bearerToken?: string;
   readonly basicAuth?: BasicAuth;
+  readonly ca?: string;
+  readonly caFile?: string;
 
   constructor(fields: PrometheusConfigFields) {
     this.url = fields.url;
     this.timeoutMs = fields.timeoutMs;
     if (fields.bearerToken !== undefined) this.bearerToken = fields.bearerToken;
     if (fields.basicAuth !== undefined) this.basicAuth = fields.basicAuth;
+    if (fields.ca !== undefined) this.ca = fields.ca;
+    if (fields.caFile !== undefined) this.caFile = fields.caFile;
   }
 
   /** The config as logged: URL userinfo, token and password replaced by "[REDACTED]". */
@@ -75,6 +86,7 @@ export class PrometheusConfig implements PrometheusConfigFields {
       ...(this.basicAuth !== undefined && {
         basicAuth: { username: this.basicAuth.username, password: REDACTED },
       }),
+      ...(this.caFile !== undefined && { caFile: this.caFile }),
     };
   }
 
@@ -91,6 +103,8 @@ export class PrometheusConfig implements PrometheusConfigFields {
 export interface ResolveOptions {
   /** Value of --prometheus-url, when given. */
   readonly flagUrl?: string;
+  /** Value of --prometheus-ca-file, when given (else PROMETHEUS_CA_FILE). */
+  readonly flagCaFile?: string;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Reads a credentials file; defaults to fs.readFileSync(path, 'utf8'). */
   readonly readFile?: (path: string) => string;
@@ -148,11 +162,49 @@ function secret(
   return { value, setting: fileVar };
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
+
+/** The CA bundle from --prometheus-ca-file or PROMETHEUS_CA_FILE, checked to hold at least one PEM certificate. */
+function caBundle(
+  options: ResolveOptions,
+  url: string,
+  readFile: (path: string) => string,
+): { ca: string; caFile: string } | undefined {
+  const fromEnv = envValue(options.env, 'PROMETHEUS_CA_FILE');
+  const setting = options.flagCaFile !== undefined ? '--prometheus-ca-file' : 'PROMETHEUS_CA_FILE';
+  const file = options.flagCaFile ?? fromEnv;
+  if (file === undefined) return undefined;
+  if (file === '') throw new PrometheusConfigError(setting, 'must name a PEM file (got "")');
+  // A CA for a plain-HTTP URL would be silently unused: the operator meant TLS, so say so instead.
+  if (!url.startsWith('https:')) {
+    throw new PrometheusConfigError(
+      setting,
+      `is set but the Prometheus URL is not https (got "${redactUrl(url)}")`,
+    );
+  }
+  let text: string;
+  try {
+    text = readFile(file);
+  } catch (err) {
+    const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'read error';
+    throw new PrometheusConfigError(setting, `cannot read "${file}" (${code})`);
+  }
+  if (!PEM_CERTIFICATE.test(text)) {
+    throw new PrometheusConfigError(
+      setting,
+      `"${file}" holds no PEM certificate (expected a -----BEGIN CERTIFICATE----- block)`,
+    );
+  }
+  return { ca: text, caFile: file };
+}
+
 /**
  * Resolves the Prometheus connection: URL from `flagUrl`, else PROMETHEUS_URL, else http://localhost:9090;
  * bearer token from PROMETHEUS_BEARER_TOKEN or PROMETHEUS_BEARER_TOKEN_FILE; basic auth from PROMETHEUS_USERNAME
  * with PROMETHEUS_PASSWORD or PROMETHEUS_PASSWORD_FILE; per-query timeout from PROMETHEUS_TIMEOUT (a Prometheus
- * duration such as 10s or 500ms). Like Prometheus' own http_config, a token and basic auth together are refused.
+ * duration such as 10s or 500ms); the CA bundle that verifies an https Prometheus from `flagCaFile`, else
+ * PROMETHEUS_CA_FILE (Node's built-in roots when neither is set). Like Prometheus' own http_config, a token and
+ * basic auth together are refused.
  * @throws PrometheusConfigError naming the flag or variable (never the secret) when a setting is unusable.
  */
 export function resolvePrometheusConfig(options: ResolveOptions): PrometheusConfig {
@@ -204,9 +256,11 @@ export function resolvePrometheusConfig(options: ResolveOptions): PrometheusConf
       'set either a bearer token (PROMETHEUS_BEARER_TOKEN[_FILE]) or basic auth (PROMETHEUS_USERNAME), not both',
     );
   }
+  const ca = caBundle(options, url, readFile);
   return new PrometheusConfig({
     url,
     timeoutMs,
+    ...(ca !== undefined && ca),
     ...(token !== undefined && { bearerToken: token.value }),
     ...(username !== undefined &&
       password !== undefined && { basicAuth: { username, password: password.value } }),

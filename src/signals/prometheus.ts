@@ -8,6 +8,7 @@
  * (policy, overridden signal) because their text differs per policy.
  */
 import { Buffer } from 'node:buffer';
+import { Agent as HttpsAgent } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { PrometheusDriver } from 'prometheus-query';
 import type { Signal, SignalName, Signals } from '../core/types.js';
@@ -19,6 +20,7 @@ import {
   collectCpu,
   collectLatency,
   collectTraffic,
+  duplicateSeries,
   type OverrideResult,
   type QueryOutcome,
   type TrafficObservation,
@@ -28,9 +30,11 @@ import {
 } from './classify.js';
 import { type BasicAuth, DEFAULT_TIMEOUT_MS, PrometheusConfigError, redactUrl } from './config.js';
 import {
+  CPU_LABELS,
   chunkWorkloads,
   cpuQuery,
   DEFAULT_MAX_WORKLOADS_PER_QUERY,
+  ISTIO_LABELS,
   isSafeName,
   latencyQuery,
   renderOverride,
@@ -38,6 +42,12 @@ import {
   type WorkloadRef,
   workloadKey,
 } from './promql.js';
+import {
+  assessPrometheus,
+  type PrometheusStatus,
+  PrometheusStatusTracker,
+  type QueryResultSummary,
+} from './status.js';
 import type { SignalReading, SignalRequest, SignalSource } from './types.js';
 
 /** Default age after which the newest sample behind a signal makes it Stale: one missed scrape at 60 s, or more at 15-30 s. */
@@ -48,6 +58,7 @@ export const DEFAULT_MAX_CONCURRENT_QUERIES = 8;
 /** The subset of a pino logger this adapter uses. */
 export interface SignalLogger {
   debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
 }
 
@@ -69,6 +80,8 @@ export interface PrometheusSignalSourceOptions {
   readonly timeoutMs?: number;
   readonly bearerToken?: string;
   readonly basicAuth?: BasicAuth;
+  /** PEM CA bundle that verifies an https Prometheus instead of Node's built-in roots. */
+  readonly ca?: string;
   /** A signal whose newest sample is older than this is Stale. Default 120. */
   readonly staleAfterSeconds?: number;
   /** Distinct workloads per batched query. Default 500. */
@@ -102,6 +115,7 @@ export class PrometheusSignalSource implements SignalSource {
   readonly #logger: SignalLogger | undefined;
   readonly #onQuery: ((event: QueryEvent) => void) | undefined;
   readonly #secrets: string[];
+  readonly #tracker: PrometheusStatusTracker;
   #queryCount = 0;
 
   /**
@@ -145,7 +159,12 @@ export class PrometheusSignalSource implements SignalSource {
     if (urlPassword !== '') this.#secrets.push(urlPassword, safeDecode(urlPassword));
     this.#secrets = this.#secrets.filter((s) => s.length > 0);
 
+    this.#tracker = new PrometheusStatusTracker(this.#logger, redactUrl(url));
+
     const timeoutMs = this.#timeoutMs;
+    // One agent for every query: the custom CA applies to all of them, and keep-alive saves a TLS handshake each.
+    const httpsAgent =
+      options.ca !== undefined ? new HttpsAgent({ ca: options.ca, keepAlive: true }) : undefined;
     this.#driver = new PrometheusDriver({
       endpoint: url,
       baseURL: '/api/v1/',
@@ -160,6 +179,7 @@ export class PrometheusSignalSource implements SignalSource {
         // axios' own timeout only limits socket inactivity; a server that trickles bytes needs a hard deadline.
         onFulfilled: (config) => {
           config.signal = AbortSignal.timeout(timeoutMs);
+          if (httpsAgent !== undefined) config.httpsAgent = httpsAgent;
           return config;
         },
       },
@@ -176,6 +196,14 @@ export class PrometheusSignalSource implements SignalSource {
         },
       },
     });
+  }
+
+  /**
+   * Whether Prometheus answered usefully in the latest fetch that sent a query (undefined before the first).
+   * Each change of its state is logged once, at warn (or info for recovery), by the adapter itself.
+   */
+  get status(): PrometheusStatus | undefined {
+    return this.#tracker.status;
   }
 
   /** Number of queries sent since construction (successful or not). */
@@ -199,6 +227,18 @@ export class PrometheusSignalSource implements SignalSource {
   }
 
   async #fetch(requests: readonly SignalRequest[], at: Date): Promise<Map<string, SignalReading>> {
+    const queries: QueryResultSummary[] = [];
+    const out = await this.#read(requests, at, queries);
+    const signals = [...out.values()].flatMap((r) => [r.requestRate, ...Object.values(r.signals)]);
+    this.#tracker.observe(assessPrometheus(queries, signals), at.getTime());
+    return out;
+  }
+
+  async #read(
+    requests: readonly SignalRequest[],
+    at: Date,
+    queries: QueryResultSummary[],
+  ): Promise<Map<string, SignalReading>> {
     const out = new Map<string, SignalReading>();
     const valid: SignalRequest[] = [];
     for (const r of requests) {
@@ -212,16 +252,25 @@ export class PrometheusSignalSource implements SignalSource {
     const tasks: (() => Promise<void>)[] = [];
     for (const batch of batches) {
       tasks.push(async () => {
-        const res = await this.#vector('batch', trafficQuery(batch.refs, batch.windowSeconds), at);
+        const res = unique(
+          await this.#vector(queries, 'batch', trafficQuery(batch.refs, batch.windowSeconds), at),
+          ISTIO_LABELS,
+        );
         batch.traffic = res.ok ? { ok: true, value: collectTraffic(res.value) } : res;
       });
       tasks.push(async () => {
-        const res = await this.#vector('batch', cpuQuery(batch.refs, batch.windowSeconds), at);
+        const res = unique(
+          await this.#vector(queries, 'batch', cpuQuery(batch.refs, batch.windowSeconds), at),
+          CPU_LABELS,
+        );
         batch.cpu = res.ok ? { ok: true, value: collectCpu(res.value) } : res;
       });
       if (batch.wantsLatency) {
         tasks.push(async () => {
-          const res = await this.#vector('batch', latencyQuery(batch.refs, batch.windowSeconds), at);
+          const res = unique(
+            await this.#vector(queries, 'batch', latencyQuery(batch.refs, batch.windowSeconds), at),
+            ISTIO_LABELS,
+          );
           batch.latency = res.ok ? { ok: true, value: collectLatency(res.value) } : res;
         });
       }
@@ -237,7 +286,7 @@ export class PrometheusSignalSource implements SignalSource {
           continue;
         }
         tasks.push(async () => {
-          overrides.set(id, await this.#override(rendered.query, at));
+          overrides.set(id, await this.#override(queries, rendered.query, at));
         });
       }
     }
@@ -299,16 +348,21 @@ export class PrometheusSignalSource implements SignalSource {
     return batches;
   }
 
-  async #vector(kind: QueryEvent['kind'], query: string, at: Date): Promise<QueryOutcome<VectorSample[]>> {
-    const res = await this.#query(kind, query, at);
+  async #vector(
+    log: QueryResultSummary[],
+    kind: QueryEvent['kind'],
+    query: string,
+    at: Date,
+  ): Promise<QueryOutcome<VectorSample[]>> {
+    const res = await this.#query(log, kind, query, at, 'vector');
     if (!res.ok) return res;
     if (res.value.kind !== 'vector')
       return { ok: false, detail: `expected a vector result, got ${res.value.kind}` };
     return { ok: true, value: res.value.samples };
   }
 
-  async #override(query: string, at: Date): Promise<QueryOutcome<OverrideResult>> {
-    const res = await this.#query('override', query, at);
+  async #override(log: QueryResultSummary[], query: string, at: Date): Promise<QueryOutcome<OverrideResult>> {
+    const res = await this.#query(log, 'override', query, at);
     if (!res.ok) return res;
     return {
       ok: true,
@@ -316,19 +370,31 @@ export class PrometheusSignalSource implements SignalSource {
     };
   }
 
-  async #query(kind: QueryEvent['kind'], query: string, at: Date): Promise<QueryOutcome<ResultShape>> {
+  async #query(
+    log: QueryResultSummary[],
+    kind: QueryEvent['kind'],
+    query: string,
+    at: Date,
+    expect?: 'vector',
+  ): Promise<QueryOutcome<ResultShape>> {
     this.#queryCount++;
     const started = performance.now();
     let outcome: QueryOutcome<ResultShape>;
     try {
       const raw: unknown = await this.#driver.instantQuery(query, at, `${this.#timeoutMs}ms`);
       outcome = parseResult(raw);
+      // A wrong-typed answer is a failed query (for metrics and readiness too), not only a failed signal.
+      if (outcome.ok && expect !== undefined && outcome.value.kind !== expect) {
+        outcome = { ok: false, detail: `expected a vector result, got ${outcome.value.kind}` };
+      }
     } catch (err) {
       outcome = { ok: false, detail: this.#redact(describeError(err, this.#timeoutMs)) };
     }
     const durationMs = performance.now() - started;
     const detail = outcome.ok ? undefined : outcome.detail;
-    if (detail !== undefined) this.#logger?.warn({ kind, durationMs, detail }, 'Prometheus query failed');
+    log.push({ ok: outcome.ok, ...(detail !== undefined && { detail }) });
+    // Debug only: a failure repeats every cycle while it lasts; the status tracker logs its start and end once.
+    if (detail !== undefined) this.#logger?.debug({ kind, durationMs, detail }, 'Prometheus query failed');
     else this.#logger?.debug({ kind, durationMs, queryLength: query.length }, 'Prometheus query');
     this.#onQuery?.({ kind, query, durationMs, ok: outcome.ok, ...(detail !== undefined && { detail }) });
     return outcome;
@@ -339,6 +405,18 @@ export class PrometheusSignalSource implements SignalSource {
     for (const s of this.#secrets) out = out.split(s).join('[REDACTED]');
     return out;
   }
+}
+
+/** Fails a batched result that holds several series for one workload and part (see duplicateSeries). */
+function unique(
+  res: QueryOutcome<VectorSample[]>,
+  labels: { readonly namespace: string; readonly workload: string },
+): QueryOutcome<VectorSample[]> {
+  if (!res.ok) return res;
+  const dup = duplicateSeries(res.value, labels);
+  return dup === undefined
+    ? res
+    : { ok: false, detail: `several series for ${dup} where the query sums to one: ambiguous answer` };
 }
 
 function positive(name: string, v: number): number {
@@ -442,6 +520,10 @@ function parseResult(raw: unknown): QueryOutcome<ResultShape> {
   return { ok: true, value: { kind: 'vector', samples } };
 }
 
+/** Node's (OpenSSL's) error codes for a certificate that failed verification. */
+const CERTIFICATE_ERROR =
+  /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_[A-Z_]+|ERR_SSL_[A-Z_]*CERTIFICATE[A-Z_]*)$/;
+
 /** A one-line description of a prometheus-query failure (a plain object) or of a thrown Error. */
 function describeError(err: unknown, timeoutMs: number, depth = 0): string {
   if (typeof err === 'object' && err !== null && 'errorType' in err) {
@@ -460,6 +542,11 @@ function describeError(err: unknown, timeoutMs: number, depth = 0): string {
       return describeError(inner, timeoutMs, depth + 1);
     }
     const message = typeof e.error === 'string' ? e.error : 'no message';
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (CERTIFICATE_ERROR.test(code)) {
+      // Node reports an untrusted or mismatched certificate as a plain network error; say what it is.
+      return `TLS error: certificate problem (${code}: ${message}): Prometheus' certificate is not trusted by the CA in --prometheus-ca-file / PROMETHEUS_CA_FILE (or the system roots when unset), or does not name the host`;
+    }
     if (e.errorType === 'timeout_error' || e.code === 'ERR_CANCELED' || e.code === 'ECONNABORTED') {
       return `timed out after ${timeoutMs} ms`;
     }

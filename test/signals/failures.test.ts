@@ -51,7 +51,7 @@ async function fetchAll(options: PrometheusSignalSourceOptions) {
   const logged: unknown[] = [];
   const src = new PrometheusSignalSource({
     timeoutMs: 2000,
-    logger: { debug: (o) => logged.push(o), warn: (o) => logged.push(o) },
+    logger: { debug: (o) => logged.push(o), info: (o) => logged.push(o), warn: (o) => logged.push(o) },
     ...options,
   });
   const started = Date.now();

@@ -9,6 +9,7 @@ import { Daemon } from './daemon.js';
 import { type HttpServerHandle, Readiness, startHttpServer } from './http.js';
 import { LeaseElector } from './lease.js';
 import { DaemonMetrics } from './metrics.js';
+import { withPrometheusStatus } from './prometheus-readiness.js';
 import { PolicyReloader } from './reload.js';
 import { createSignalSource, restrictToNamespace } from './wiring.js';
 
@@ -20,6 +21,8 @@ export interface ServiceSettings {
   policies: readonly MirrorPolicy[];
   invalidPolicies: number;
   prometheusUrl?: string;
+  /** --prometheus-ca-file; PROMETHEUS_CA_FILE applies when undefined. */
+  prometheusCaFile?: string;
   dryRun: boolean;
   /** null: no HTTP endpoints. */
   http: { host: string; port: number } | null;
@@ -72,10 +75,16 @@ export async function startService(
 ): Promise<RunningService> {
   const metrics = new DaemonMetrics();
   const readiness = new Readiness();
-  const signals = createSignalSource(settings.prometheusUrl, env, logger, (e) => {
-    metrics.onQuery(e);
-    readiness.onQuery(e);
-  });
+  const signals = createSignalSource(
+    settings.prometheusUrl,
+    env,
+    logger,
+    (e) => {
+      metrics.onQuery(e);
+      readiness.onQuery(e);
+    },
+    settings.prometheusCaFile,
+  );
   const routes = new KubernetesRouteStore(kc);
   const events = settings.dryRun
     ? undefined
@@ -147,7 +156,11 @@ export async function startService(
   const http =
     settings.http === null
       ? undefined
-      : await startHttpServer({ ...settings.http, metrics, readiness: () => readiness.state() });
+      : await startHttpServer({
+          ...settings.http,
+          metrics,
+          readiness: () => withPrometheusStatus(readiness.state(), signals.status),
+        });
   if (http !== undefined) logger.info({ url: http.url }, 'serving /metrics, /healthz, /readyz');
 
   let reloading = false;

@@ -9,6 +9,8 @@ import { PrometheusSignalSource, type QueryEvent, resolvePrometheusConfig } from
 export interface ConnectionFlags {
   policies: string;
   prometheusUrl?: string;
+  /** --prometheus-ca-file: PEM CA bundle for an https Prometheus (else PROMETHEUS_CA_FILE). */
+  prometheusCaFile?: string;
   kubeconfig?: string;
 }
 
@@ -35,15 +37,20 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
   return kc;
 }
 
-/** The Prometheus adapter, configured from the flag and the environment (credentials never logged). */
+/**
+ * The Prometheus adapter, configured from the flags and the environment (credentials never logged).
+ * `caFile` is --prometheus-ca-file; PROMETHEUS_CA_FILE applies when it is undefined.
+ */
 export function createSignalSource(
   prometheusUrl: string | undefined,
   env: NodeJS.ProcessEnv,
   logger: Logger,
   onQuery?: (event: QueryEvent) => void,
+  caFile?: string,
 ): PrometheusSignalSource {
   const prom = resolvePrometheusConfig({
     ...(prometheusUrl !== undefined && { flagUrl: prometheusUrl }),
+    ...(caFile !== undefined && { flagCaFile: caFile }),
     env,
   });
   return new PrometheusSignalSource({
@@ -51,6 +58,7 @@ export function createSignalSource(
     timeoutMs: prom.timeoutMs,
     ...(prom.bearerToken !== undefined && { bearerToken: prom.bearerToken }),
     ...(prom.basicAuth !== undefined && { basicAuth: prom.basicAuth }),
+    ...(prom.ca !== undefined && { ca: prom.ca }),
     logger: logger.child({ component: 'prometheus' }),
     ...(onQuery !== undefined && { onQuery }),
   });
@@ -63,7 +71,7 @@ export function connect(
   logger: Logger,
 ): { signals: PrometheusSignalSource; routes: KubernetesRouteStore } {
   return {
-    signals: createSignalSource(flags.prometheusUrl, env, logger),
+    signals: createSignalSource(flags.prometheusUrl, env, logger, undefined, flags.prometheusCaFile),
     routes: new KubernetesRouteStore(loadKubeConfig(flags.kubeconfig)),
   };
 }

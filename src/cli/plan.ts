@@ -9,6 +9,7 @@ import type { CommandIo } from './validate.js';
 export interface PlanFlags {
   policies: string;
   prometheusUrl?: string;
+  prometheusCaFile?: string;
   kubeconfig?: string;
   output: 'table' | 'json';
 }
@@ -58,6 +59,12 @@ export function connectionOptions(cmd: Command): Command {
     )
     .addOption(
       new Option(
+        '--prometheus-ca-file <file>',
+        'PEM CA bundle that verifies an https Prometheus (env PROMETHEUS_CA_FILE, default: system roots)',
+      ),
+    )
+    .addOption(
+      new Option(
         '--kubeconfig <file>',
         'kubeconfig file (default: KUBECONFIG, ~/.kube/config, then in-cluster)',
       ),
@@ -69,6 +76,7 @@ Prometheus: --prometheus-url, else PROMETHEUS_URL, else http://localhost:9090.
   Credentials (never logged): PROMETHEUS_BEARER_TOKEN or PROMETHEUS_BEARER_TOKEN_FILE,
   or PROMETHEUS_USERNAME with PROMETHEUS_PASSWORD or PROMETHEUS_PASSWORD_FILE.
   Per-query timeout: PROMETHEUS_TIMEOUT (default 10s).
+  TLS with a private CA: --prometheus-ca-file, else PROMETHEUS_CA_FILE (PEM; default: system roots).
 Kubernetes: --kubeconfig, else KUBECONFIG, ~/.kube/config, or the in-cluster service account.`;
 
 /** Registers the `plan` command. */

@@ -13,6 +13,7 @@ import type { CommandIo } from './validate.js';
 export interface RunFlags {
   policies: string;
   prometheusUrl?: string;
+  prometheusCaFile?: string;
   kubeconfig?: string;
   dryRun?: boolean;
   once?: boolean;
@@ -111,6 +112,7 @@ export async function runDaemon(flags: RunFlags, io: CommandIo, env: NodeJS.Proc
         policies: loaded.policies,
         invalidPolicies: loaded.problems,
         ...(flags.prometheusUrl !== undefined && { prometheusUrl: flags.prometheusUrl }),
+        ...(flags.prometheusCaFile !== undefined && { prometheusCaFile: flags.prometheusCaFile }),
         dryRun,
         http: { host: flags.metricsAddress, port: port(flags.metricsPort) },
         // A dry run never writes, so it needs no lease and can run beside the live daemon.

@@ -34,6 +34,7 @@ export const REPORT_COLORS = {
   actualMirroredRps: '#1f6fd1',
   wouldBeMirroredRps: '#e8590c',
   breachShade: 'rgba(224, 49, 49, 0.16)',
+  capacity: '#a61e1e',
 } as const;
 
 /** Rows of the breach-interval table shown without JavaScript; the chart still shades every interval. */
@@ -122,9 +123,22 @@ export function breachIntervals(points: readonly BacktestPoint[], stepSeconds: n
   return out.map((i) => ({ from: i.from, to: i.to, signals: [...i.signals].sort() }));
 }
 
-/** The data the page's script draws from, as embedded in the report. */
+/**
+ * The data embedded in the report: everything but the per-step predictions, with the points as columns
+ * (uPlot's layout, and a third of the size of one object per step), for the page's script and for anyone
+ * who wants the numbers back out of the file.
+ */
 export interface ReportData {
+  readonly policy: string;
+  readonly virtualService: string;
+  readonly from: number;
+  readonly to: number;
   readonly stepSeconds: number;
+  readonly percentSource: BacktestResult['percentSource'];
+  readonly capacityRps: number | null;
+  readonly summary: BacktestResult['summary'];
+  readonly fits: BacktestResult['fits'];
+  readonly warnings: BacktestResult['warnings'];
   /** Columns, one entry per point, aligned on `t` (uPlot's data layout). */
   readonly t: readonly number[];
   readonly actualPercent: readonly (number | null)[];
@@ -139,7 +153,16 @@ export interface ReportData {
 function reportData(result: BacktestResult): ReportData {
   const pts = result.points;
   return {
+    policy: result.policy,
+    virtualService: result.virtualService,
+    from: result.from,
+    to: result.to,
     stepSeconds: result.stepSeconds,
+    percentSource: result.percentSource,
+    capacityRps: result.capacityRps,
+    summary: result.summary,
+    fits: result.fits,
+    warnings: result.warnings,
     t: pts.map((p) => p.t),
     actualPercent: pts.map((p) => compact(p.actualPercent)),
     wouldBePercent: pts.map((p) => compact(p.wouldBePercent)),
@@ -379,6 +402,19 @@ const CLIENT_SCRIPT = `
     document.getElementById('charts-empty').hidden = false;
     return;
   }
+  function pad(n) { return n < 10 ? '0' + n : '' + n; }
+  function day(d) { return d.getUTCFullYear() + '-' + pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate()); }
+  function hm(d) { return pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes()); }
+  // Everything is in UTC, like the text above, so a report reads the same wherever it is opened.
+  var timeAxis = {
+    values: function (u, splits) {
+      return splits.map(function (ts, i) {
+        var d = new Date(ts * 1e3);
+        return i === 0 || (d.getUTCHours() === 0 && d.getUTCMinutes() === 0) ? hm(d) + '\\n' + day(d) : hm(d);
+      });
+    }
+  };
+  var timeSeries = { label: 'time (UTC)', value: function (u, ts) { if (ts == null) return '–'; var d = new Date(ts * 1e3); return day(d) + ' ' + hm(d); } };
   var utc = function (ts) { return uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'); };
   var stepped = uPlot.paths.stepped({ align: 1 });
   function width(el) { return Math.max(320, el.clientWidth); }
@@ -397,33 +433,59 @@ const CLIENT_SCRIPT = `
     }
     ctx.restore();
   }
+  function drawCapacity(u) {
+    if (data.capacityRps == null) return;
+    var y = u.valToPos(data.capacityRps, 'mirrored', true);
+    if (!(y >= u.bbox.top && y <= u.bbox.top + u.bbox.height)) return;
+    var ctx = u.ctx;
+    var px = window.devicePixelRatio || 1;
+    ctx.save();
+    ctx.strokeStyle = c.capacity;
+    ctx.fillStyle = c.capacity;
+    ctx.lineWidth = px;
+    ctx.setLineDash([6 * px, 4 * px]);
+    ctx.beginPath();
+    ctx.moveTo(u.bbox.left, y);
+    ctx.lineTo(u.bbox.left + u.bbox.width, y);
+    ctx.stroke();
+    ctx.font = (11 * px) + 'px sans-serif';
+    ctx.textBaseline = 'bottom';
+    ctx.fillText('capacity ' + data.capacityRps.toFixed(1) + ' rps', u.bbox.left + 4 * px, y - 2 * px);
+    ctx.restore();
+  }
   function fmt(digits, unit) {
     return function (u, v) { return v == null ? '–' : v.toFixed(digits) + unit; };
   }
+  function upFrom0(u, min, max) { return [0, Math.max(1, (max || 0) * 1.1)]; }
   var pctEl = document.getElementById('chart-percent');
   charts.push(new uPlot({
     width: width(pctEl), height: 300, tzDate: utc,
     scales: { x: { time: true }, '%': { range: function (u, min, max) { return [0, Math.max(5, Math.ceil((max || 0) * 1.1))]; } } },
-    axes: [{}, { scale: '%', label: 'mirror %', values: function (u, vs) { return vs.map(function (v) { return v + '%'; }); } }],
+    axes: [timeAxis, { scale: '%', label: 'mirror %', values: function (u, vs) { return vs.map(function (v) { return v + '%'; }); } }],
     series: [
-      { label: 'time (UTC)' },
+      timeSeries,
       { label: 'actual %', scale: '%', stroke: c.actualPercent, width: 2, paths: stepped, value: fmt(2, '%') },
       { label: 'would-be %', scale: '%', stroke: c.wouldBePercent, width: 2, paths: stepped, value: fmt(2, '%') }
     ],
     hooks: { drawClear: [shadeBreaches] }
   }, [data.t, data.actualPercent, data.wouldBePercent], pctEl));
   var rpsEl = document.getElementById('chart-rps');
+  var capacityMax = data.capacityRps == null ? 0 : data.capacityRps;
   charts.push(new uPlot({
     width: width(rpsEl), height: 300, tzDate: utc,
-    scales: { x: { time: true }, mirrored: { range: function (u, min, max) { return [0, Math.max(1, (max || 0) * 1.1)]; } }, production: { range: function (u, min, max) { return [0, Math.max(1, (max || 0) * 1.1)]; } } },
-    axes: [{}, { scale: 'mirrored', label: 'mirrored rps' }, { scale: 'production', side: 1, label: 'production rps', grid: { show: false } }],
+    scales: {
+      x: { time: true },
+      mirrored: { range: function (u, min, max) { return upFrom0(u, min, Math.max(max || 0, capacityMax)); } },
+      production: { range: upFrom0 }
+    },
+    axes: [timeAxis, { scale: 'mirrored', label: 'mirrored rps' }, { scale: 'production', side: 1, label: 'production rps', grid: { show: false } }],
     series: [
-      { label: 'time (UTC)' },
+      timeSeries,
       { label: 'production rps (right axis)', scale: 'production', stroke: c.productionRps, width: 1.5, value: fmt(2, '') },
       { label: 'actual mirrored rps', scale: 'mirrored', stroke: c.actualMirroredRps, width: 2, value: fmt(2, '') },
       { label: 'would-be mirrored rps', scale: 'mirrored', stroke: c.wouldBeMirroredRps, width: 2, value: fmt(2, '') }
     ],
-    hooks: { drawClear: [shadeBreaches] }
+    hooks: { drawClear: [shadeBreaches], draw: [drawCapacity] }
   }, [data.t, data.productionRps, data.actualMirroredRps, data.wouldBeMirroredRps], rpsEl));
   var pending = false;
   window.addEventListener('resize', function () {
@@ -471,6 +533,7 @@ export function renderHtmlReport(result: BacktestResult): string {
     "base-uri 'none'",
     "form-action 'none'",
   ].join('; ');
+  // Built from constants and base64 hashes only, so it needs no escaping (and stays readable in the source).
   const percentSource =
     result.percentSource === 'metric'
       ? 'actual percentage from the daemon’s exported metric'
@@ -479,7 +542,7 @@ export function renderHtmlReport(result: BacktestResult): string {
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${escapeHtml(`${title}, ${range}`)}</title>
@@ -499,16 +562,14 @@ ${summarySection(result)}
 <section id="percent">
 <p class="chart-title">Mirror percentage: would-be vs actual</p>
 <div id="chart-percent" class="chart"></div>
-<p class="legend-note">${swatch(REPORT_COLORS.actualPercent)}actual ${swatch(
-    REPORT_COLORS.wouldBePercent,
-  )}would-be ${swatch(REPORT_COLORS.breachShade)}estimated guardrail breach (model) · gaps are missing history</p>
+<p class="legend-note">${swatch(
+    REPORT_COLORS.breachShade,
+  )}shaded: the model estimates the would-be percentage breaches a guardrail · a break in a line is missing history</p>
 </section>
 <section id="rps">
 <p class="chart-title">Request rates: production and mirrored (actual vs would-be)</p>
 <div id="chart-rps" class="chart"></div>
-<p class="legend-note">${swatch(REPORT_COLORS.productionRps)}production (right axis) ${swatch(
-    REPORT_COLORS.actualMirroredRps,
-  )}actual mirrored ${swatch(REPORT_COLORS.wouldBeMirroredRps)}would-be mirrored</p>
+<p class="legend-note">production on the right axis, mirrored on the left · dashed: the capacity from the trusted fits · shaded: estimated breach</p>
 </section>
 <p id="charts-empty" class="note" hidden>The replay has no points to chart.</p>
 <noscript><p class="note">The charts need JavaScript; every number above and below is plain text.</p></noscript>

@@ -20,7 +20,7 @@ import {
   ConflictError,
   DiscoveryError,
   ForbiddenError,
-  type KubernetesApiError,
+  KubernetesApiError,
   MeshError,
   NotFoundError,
   type RequestContext,
@@ -29,10 +29,23 @@ import {
   TransportError,
   UnauthorizedError,
 } from './errors.js';
+import { showsPatch } from './jsonpatch.js';
+import {
+  type BackoffPolicy,
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  isRetriable,
+  noteGaveUp,
+  type RetryDeps,
+  sleep,
+  validateBackoffPolicy,
+  withRetry,
+} from './retry.js';
 import type { RouteStore } from './store.js';
 import {
   asVirtualService,
   buildPercentPatch,
+  type JsonPatchOp,
   type MirrorLocation,
   type VirtualService,
 } from './virtualservice.js';
@@ -51,6 +64,12 @@ export interface KubernetesRouteStoreOptions {
   readonly pageSize?: number;
   /** `fieldManager` recorded in managedFields for our writes; default `mirror-autoscaler`. */
   readonly fieldManager?: string;
+  /** How requests answered 429, 5xx or not at all are retried; default DEFAULT_BACKOFF. */
+  readonly backoff?: BackoffPolicy;
+  /** Clock, sleep and randomness of the retries (tests pin them); `onRetry` sees every retried failure. */
+  readonly retry?: RetryDeps;
+  /** Called with the typed error of every failed request, retried ones included, e.g. to count it. */
+  readonly onApiError?: (err: KubernetesApiError) => void;
 }
 
 // A cluster would need 500 × 10 000 VirtualServices in one namespace to reach this; it only bounds the loop.
@@ -189,6 +208,11 @@ function headerMiddleware(timeoutMs: number): ObservableMiddleware {
  *
  * Reads go through `list` (one request per namespace or one cluster-wide, paginated) so that a cycle over
  * a thousand policies costs a handful of requests, not a thousand GETs.
+ *
+ * Every request answered 429 or 5xx, or not answered at all, is retried with exponential backoff and jitter
+ * (see backoffDelay), bounded in attempts and total time. A write is never blindly sent twice: after a
+ * failed PATCH the object is read again, and the patch is re-sent only when the object is unchanged (it did
+ * not land); when it shows the patch, the write is done; when something else changed it, that is a conflict.
  */
 export class KubernetesRouteStore implements RouteStore {
   private readonly custom: CustomObjectsApi;
@@ -197,6 +221,9 @@ export class KubernetesRouteStore implements RouteStore {
   private readonly patchOptions: ConfigurationOptions<ObservableMiddleware>;
   private readonly pageSize: number;
   private readonly fieldManager: string;
+  private readonly backoff: BackoffPolicy;
+  private readonly retryDeps: RetryDeps;
+  private readonly onApiError: ((err: KubernetesApiError) => void) | undefined;
   private version: Promise<IstioVersion> | undefined;
 
   constructor(kc: KubeConfig, options: KubernetesRouteStoreOptions = {}) {
@@ -214,6 +241,30 @@ export class KubernetesRouteStore implements RouteStore {
     this.patchOptions = { middleware: [middleware, contentType], middlewareMergeStrategy: 'append' };
     this.pageSize = options.pageSize ?? 500;
     this.fieldManager = options.fieldManager ?? 'mirror-autoscaler';
+    this.backoff = validateBackoffPolicy(options.backoff ?? DEFAULT_BACKOFF);
+    this.retryDeps = options.retry ?? {};
+    this.onApiError = options.onApiError;
+  }
+
+  /** One request: its failure typed (and reported), retried as the backoff policy says. */
+  private request<T>(ctx: RequestContext, send: () => Promise<T>): Promise<T> {
+    return withRetry(
+      async () => {
+        try {
+          return await send();
+        } catch (err) {
+          throw this.typed(err, ctx);
+        }
+      },
+      this.backoff,
+      this.retryDeps,
+    );
+  }
+
+  private typed(err: unknown, ctx: RequestContext, patch = false): KubernetesApiError | Error {
+    const typed = toKubernetesError(err, ctx, patch);
+    if (typed instanceof KubernetesApiError) this.onApiError?.(typed);
+    return typed;
   }
 
   /**
@@ -234,12 +285,7 @@ export class KubernetesRouteStore implements RouteStore {
 
   private async discover(): Promise<IstioVersion> {
     const ctx: RequestContext = { verb: 'get', resource: 'API groups', name: '/apis' };
-    let groups: unknown;
-    try {
-      groups = await this.apis.getAPIVersions(this.options);
-    } catch (err) {
-      throw toKubernetesError(err, ctx);
-    }
+    const groups: unknown = await this.request(ctx, () => this.apis.getAPIVersions(this.options));
     const list = isObject(groups) && Array.isArray(groups.groups) ? (groups.groups as unknown[]) : [];
     const group = list.find((g) => isObject(g) && g.name === ISTIO_NETWORKING_GROUP);
     const served =
@@ -283,15 +329,12 @@ export class KubernetesRouteStore implements RouteStore {
         limit: this.pageSize,
         ...(token === undefined ? {} : { _continue: token }),
       };
-      let body: unknown;
-      try {
-        body =
-          namespace === undefined
-            ? await this.custom.listClusterCustomObject(common, this.options)
-            : await this.custom.listNamespacedCustomObject({ ...common, namespace }, this.options);
-      } catch (err) {
-        throw toKubernetesError(err, ctx);
-      }
+      // A page that fails (reset mid-answer, 5xx) is asked for again with the same continue token.
+      const body: unknown = await this.request(ctx, () =>
+        namespace === undefined
+          ? this.custom.listClusterCustomObject(common, this.options)
+          : this.custom.listNamespacedCustomObject({ ...common, namespace }, this.options),
+      );
       if (!isObject(body) || !Array.isArray(body.items)) {
         throw new ApiError({ ...ctx, code: 200, status: { message: 'the LIST answer has no items array' } });
       }
@@ -311,15 +354,12 @@ export class KubernetesRouteStore implements RouteStore {
   async get(namespace: string, name: string): Promise<VirtualService> {
     const version = await this.servedVersion();
     const ctx: RequestContext = { verb: 'get', resource: RESOURCE, namespace, name };
-    let body: unknown;
-    try {
-      body = await this.custom.getNamespacedCustomObject(
+    const body: unknown = await this.request(ctx, () =>
+      this.custom.getNamespacedCustomObject(
         { group: ISTIO_NETWORKING_GROUP, version, namespace, plural: VIRTUAL_SERVICE_PLURAL, name },
         this.options,
-      );
-    } catch (err) {
-      throw toKubernetesError(err, ctx);
-    }
+      ),
+    );
     const vs = asVirtualService(body);
     if (vs instanceof MeshError) throw vs;
     return vs;
@@ -329,35 +369,80 @@ export class KubernetesRouteStore implements RouteStore {
    * Sends the JSON Patch of `buildPercentPatch` (content type application/json-patch+json).
    * @throws ConflictError when the object changed since `vs` was read (409, or 422 from a failed `test`).
    */
-  async patchPercent(
+  patchPercent(
     vs: VirtualService,
     locations: readonly MirrorLocation[],
     newPercent: number,
     annotations: Readonly<Record<string, string>> = {},
   ): Promise<VirtualService> {
-    const ops = buildPercentPatch(vs, locations, newPercent, annotations);
-    const version = await this.servedVersion();
-    const { namespace, name } = vs.metadata;
-    const ctx: RequestContext = { verb: 'patch', resource: RESOURCE, namespace, name };
-    let body: unknown;
-    try {
-      body = await this.custom.patchNamespacedCustomObject(
-        {
-          group: ISTIO_NETWORKING_GROUP,
-          version,
-          namespace,
-          plural: VIRTUAL_SERVICE_PLURAL,
-          name,
-          body: ops,
-          fieldManager: this.fieldManager,
-        },
-        this.patchOptions,
+    return this.patchObject(vs, buildPercentPatch(vs, locations, newPercent, annotations));
+  }
+
+  /**
+   * Sends a JSON Patch to `vs`, whose first operation must test `metadata.resourceVersion` against the
+   * version of `vs` (so that a patch can never apply twice, nor over someone else's change).
+   *
+   * After a retriable failure (429, 5xx, connection reset: the patch may or may not have been applied) the
+   * object is read again before anything is re-sent: unchanged, the patch is sent again (within the backoff
+   * policy); showing every change of the patch, it landed and the read object is returned; changed
+   * otherwise, the write lost a race and ConflictError is thrown, as when the server refuses the `test`.
+   *
+   * @returns the object as stored after the write.
+   * @throws ConflictError when the object changed since `vs` was read; MeshError when `ops` does not start
+   *   with the resourceVersion test; a KubernetesApiError when the API server refuses or cannot be reached.
+   */
+  async patchObject(vs: VirtualService, ops: readonly JsonPatchOp[]): Promise<VirtualService> {
+    const { namespace, name, resourceVersion } = vs.metadata;
+    const id = `${namespace}/${name}`;
+    const first = ops[0];
+    if (
+      first?.op !== 'test' ||
+      first.path !== '/metadata/resourceVersion' ||
+      first.value !== resourceVersion
+    ) {
+      throw new MeshError(
+        'InvalidObject',
+        id,
+        `VirtualService ${id}: refusing an unguarded patch: its first operation must test /metadata/resourceVersion against "${resourceVersion}"`,
       );
-    } catch (err) {
-      throw toKubernetesError(err, ctx, true);
     }
-    const written = asVirtualService(body);
-    if (written instanceof MeshError) throw written;
-    return written;
+    const version = await this.servedVersion();
+    const ctx: RequestContext = { verb: 'patch', resource: RESOURCE, namespace, name };
+    const now = this.retryDeps.now ?? Date.now;
+    const wait = this.retryDeps.sleep ?? sleep;
+    const random = this.retryDeps.random ?? Math.random;
+    const started = now();
+    for (let attempt = 1; ; attempt++) {
+      let body: unknown;
+      try {
+        body = await this.custom.patchNamespacedCustomObject(
+          {
+            group: ISTIO_NETWORKING_GROUP,
+            version,
+            namespace,
+            plural: VIRTUAL_SERVICE_PLURAL,
+            name,
+            body: ops,
+            fieldManager: this.fieldManager,
+          },
+          this.patchOptions,
+        );
+      } catch (raw) {
+        const err = this.typed(raw, ctx, true);
+        if (!isRetriable(err)) throw err;
+        const elapsed = now() - started;
+        const delay = backoffDelay(this.backoff, attempt, elapsed, random(), err.retryAfterSeconds);
+        if (delay === undefined) throw noteGaveUp(err, attempt, elapsed);
+        this.retryDeps.onRetry?.(err, attempt, delay);
+        await wait(delay);
+        const current = await this.get(namespace, name);
+        if (current.metadata.resourceVersion === resourceVersion) continue;
+        if (showsPatch(current, ops)) return current;
+        throw new ConflictError(ctx);
+      }
+      const written = asVirtualService(body);
+      if (written instanceof MeshError) throw written;
+      return written;
+    }
   }
 }

@@ -13,6 +13,7 @@ import {
   UnauthorizedError,
 } from '../../src/mesh/errors.js';
 import { KubernetesRouteStore, type KubernetesRouteStoreOptions } from '../../src/mesh/kubernetes.js';
+import { DEFAULT_BACKOFF } from '../../src/mesh/retry.js';
 import { stateAnnotation } from '../../src/mesh/state.js';
 import {
   locateMirrors,
@@ -39,6 +40,7 @@ import { invalid } from '../support/kube-status.js';
 
 const SHADOW: MirrorSelector = { route: 'primary', host: 'checkout-shadow' };
 const VS_PATCH = { verb: 'patch', resource: 'virtualservices' } as const;
+const ONE_ATTEMPT = { ...DEFAULT_BACKOFF, maxAttempts: 1 };
 
 const servers: FakeApiServer[] = [];
 afterEach(async () => {
@@ -56,7 +58,11 @@ function storeFor(
   token?: string | null,
   options: KubernetesRouteStoreOptions = {},
 ): KubernetesRouteStore {
-  return new KubernetesRouteStore(server.kubeConfig(token === undefined ? {} : { token }), options);
+  // One attempt unless a test asks for retries: these tests pin how each answer is mapped.
+  return new KubernetesRouteStore(server.kubeConfig(token === undefined ? {} : { token }), {
+    backoff: ONE_ATTEMPT,
+    ...options,
+  });
 }
 
 function locate(vs: VirtualService, sel: MirrorSelector = SHADOW): MirrorLocation[] {
@@ -353,6 +359,88 @@ describe('patchPercent', () => {
     };
     expect(after.spec.http[0]?.mirrorPercentage).toEqual({ value: 20 });
     expect(Number(after.metadata.resourceVersion)).toBe(Number(vs.metadata.resourceVersion) + 1);
+  });
+});
+
+describe('retries', () => {
+  /** Retries without real waiting: every delay is recorded and skipped. */
+  function retryingStore(server: FakeApiServer) {
+    const delays: number[] = [];
+    const store = storeFor(server, undefined, {
+      backoff: { ...DEFAULT_BACKOFF, maxAttempts: 3 },
+      retry: { sleep: async (ms) => void delays.push(ms), random: () => 0 },
+    });
+    return { store, delays };
+  }
+
+  it('a PATCH whose answer was lost is read back, found applied, and not sent again', async () => {
+    const server = await fakeServer();
+    server.setVirtualService(virtualService({ http: [MIRROR_SHAPE_ROUTES.mirrorPercentage] }));
+    const { store, delays } = retryingStore(server);
+    const vs = await store.get('shop', 'checkout');
+    server.injectFault({ match: VS_PATCH, action: { kind: 'resetAfterApply' } });
+    const written = await store.patchPercent(vs, locate(vs), 20, stateAnnotation('checkout', { at: 1 }));
+    expect(server.countRequests(VS_PATCH)).toBe(1);
+    expect(delays).toEqual([250]);
+    expect(written.metadata.resourceVersion).toBe(String(Number(vs.metadata.resourceVersion) + 1));
+    expect(written).toEqual(await store.get('shop', 'checkout'));
+  });
+
+  it('a PATCH reset before it was applied is sent again, once', async () => {
+    const server = await fakeServer();
+    server.setVirtualService(virtualService({ http: [MIRROR_SHAPE_ROUTES.mirrorPercentage] }));
+    const { store } = retryingStore(server);
+    const vs = await store.get('shop', 'checkout');
+    server.injectFault({ match: VS_PATCH, action: { kind: 'reset' } });
+    const written = await store.patchPercent(vs, locate(vs), 20);
+    expect(server.countRequests(VS_PATCH)).toBe(2);
+    expect(written.metadata.resourceVersion).toBe(String(Number(vs.metadata.resourceVersion) + 1));
+  });
+
+  it('a PATCH whose answer was lost while someone else changed the object is a conflict', async () => {
+    const server = await fakeServer();
+    server.setVirtualService(virtualService({ http: [MIRROR_SHAPE_ROUTES.mirrorPercentage] }));
+    const { store } = retryingStore(server);
+    const vs = await store.get('shop', 'checkout');
+    server.injectFault({ match: VS_PATCH, action: { kind: 'reset' } });
+    server.beforeRequest({ verb: 'get', resource: 'virtualservices' }, (_info, s) => {
+      s.mutateObject('virtualservices.networking.istio.io', 'shop', 'checkout', (o) => {
+        (o.metadata as JsonObject).labels = { team: 'payments' };
+      });
+    });
+    await expect(store.patchPercent(vs, locate(vs), 20)).rejects.toBeInstanceOf(ConflictError);
+    expect(server.countRequests(VS_PATCH)).toBe(1);
+  });
+
+  it('retries 503 on LIST with growing delays and gives up after the attempts, saying so', async () => {
+    const server = await fakeServer();
+    const { store, delays } = retryingStore(server);
+    await store.servedVersion();
+    server.injectFault({
+      match: { verb: 'list' },
+      action: { kind: 'status', code: 503 },
+      times: Number.POSITIVE_INFINITY,
+    });
+    const err = await store.list(['shop']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as Error).message).toMatch(/\(HTTP 503 .*\); gave up after 3 attempts in \d+\.\d s$/);
+    expect(server.countRequests({ verb: 'list' })).toBe(3);
+    expect(delays).toEqual([250, 500]);
+  });
+
+  it('honours Retry-After on 429 and does not retry 403', async () => {
+    const server = await fakeServer();
+    server.setVirtualService(virtualService({ http: [MIRROR_SHAPE_ROUTES.mirrorPercentage] }));
+    const { store, delays } = retryingStore(server);
+    server.injectFault({
+      match: { verb: 'get' },
+      action: { kind: 'status', code: 429, retryAfterSeconds: 2 },
+    });
+    await store.get('shop', 'checkout');
+    expect(delays).toEqual([2000]);
+    server.setRules([]);
+    await expect(store.get('shop', 'checkout')).rejects.toBeInstanceOf(ForbiddenError);
+    expect(delays).toEqual([2000]);
   });
 });
 

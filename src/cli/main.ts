@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { register as registerBacktest } from './backtest.js';
 import { register as registerPlan } from './plan.js';
 import { register as registerRun } from './run.js';
 import { register as registerSchema } from './schema.js';
@@ -20,5 +21,6 @@ registerSchema(program);
 registerSimulate(program);
 registerPlan(program);
 registerRun(program);
+registerBacktest(program);
 
 await program.parseAsync(process.argv);

@@ -366,7 +366,13 @@ async function stopChild(child: ChildProcess): Promise<void> {
  */
 export async function startPrometheus(
   workloads: readonly WorkloadData[],
-  options: { nowSeconds?: number; readyTimeoutMs?: number; range?: SampleRange } = {},
+  options: {
+    nowSeconds?: number;
+    readyTimeoutMs?: number;
+    range?: SampleRange;
+    /** Writes the OpenMetrics file instead of writeOpenMetrics (for other data); returns the sample count. */
+    write?: (file: string, nowSeconds: number) => number;
+  } = {},
 ): Promise<TestPrometheus> {
   const nowSeconds = options.nowSeconds ?? Math.floor(Date.now() / 1000);
   const dir = mkdtempSync(join(tmpdir(), 'mirror-autoscaler-prom-'));
@@ -374,7 +380,10 @@ export async function startPrometheus(
   const tsdb = join(dir, 'tsdb');
   const config = join(dir, 'prometheus.yml');
   try {
-    const samples = writeOpenMetrics(dataFile, workloads, nowSeconds, options.range);
+    const samples =
+      options.write !== undefined
+        ? options.write(dataFile, nowSeconds)
+        : writeOpenMetrics(dataFile, workloads, nowSeconds, options.range);
     // The default 2h maximum block duration is fine: promtool splits data that crosses a 2h boundary into
     // two aligned blocks, and Prometheus serves both.
     await execFileAsync(PROMTOOL_BIN, ['tsdb', 'create-blocks-from', 'openmetrics', dataFile, tsdb], {

@@ -5,11 +5,14 @@ export {
   loadPolicyDir,
   loadPolicyDirOrThrow,
   loadPolicyFile,
+  MAX_POLICY_DIR_BYTES,
+  MAX_POLICY_FILES,
   POLICY_EXTENSIONS,
 } from './load.js';
 export {
   formatProblem,
   MAX_ALIASES,
+  MAX_EXPANDED_NODES,
   MAX_POLICY_BYTES,
   MAX_PROBLEMS,
   type ParsedPolicy,

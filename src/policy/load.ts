@@ -7,6 +7,15 @@ import { extname, join } from 'node:path';
 import { MAX_POLICY_BYTES, type ParsedPolicy, PolicyError, parsePolicyDetailed } from './parse.js';
 import type { MirrorPolicy, Problem } from './types.js';
 
+/**
+ * Policy files accepted in one directory. A fleet of a few thousand services fits; far more is more likely a
+ * wrong mount (a whole repository) than a policy set, and would take minutes to load at every reload.
+ */
+export const MAX_POLICY_FILES = 10_000;
+
+/** Total size of the policy files of one directory; a policy is a few hundred bytes, so this is generous. */
+export const MAX_POLICY_DIR_BYTES = 64 * 1024 * 1024;
+
 /** File extensions read from a policy directory (case-insensitive). */
 export const POLICY_EXTENSIONS = ['.yaml', '.yml'] as const;
 
@@ -20,6 +29,12 @@ function fileProblem(file: string, message: string): Problem {
   return { file, line: 0, col: 0, path: '', message };
 }
 
+/** Policy files read at once: enough to hide file-system latency, few enough to bound memory. */
+const READ_CONCURRENCY = 16;
+
+/** First read size: a policy is a few hundred bytes, so one read usually suffices. */
+const FIRST_READ_BYTES = 16 * 1024;
+
 /**
  * Reads a file of at most {@link MAX_POLICY_BYTES}, without reading more than the cap + 1 bytes however large
  * the file is (a device or a growing file must not exhaust memory).
@@ -30,11 +45,17 @@ async function readCapped(file: string): Promise<{ text?: string; problem?: Prob
     // Checked before opening: opening a FIFO or a device would block or never end.
     if (!(await stat(file)).isFile()) return { problem: fileProblem(file, 'not a regular file') };
     handle = await open(file, 'r');
-    // Not zero-filled: every byte used is read from the file first, and zeroing 1 MiB per file dominated
-    // loading a large policy directory.
-    const buf = Buffer.allocUnsafe(MAX_POLICY_BYTES + 1);
+    // Grown on demand up to the cap + 1 byte: allocating the whole cap per file dominated loading a
+    // directory of thousands of small policies. Not zero-filled: every byte used is read from the file first.
+    let buf = Buffer.allocUnsafe(FIRST_READ_BYTES);
     let length = 0;
-    while (length < buf.length) {
+    for (;;) {
+      if (length === buf.length) {
+        if (buf.length > MAX_POLICY_BYTES) break;
+        const bigger = Buffer.allocUnsafe(Math.min(buf.length * 4, MAX_POLICY_BYTES + 1));
+        buf.copy(bigger, 0, 0, length);
+        buf = bigger;
+      }
       const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
       if (bytesRead === 0) break;
       length += bytesRead;
@@ -54,6 +75,23 @@ async function readCapped(file: string): Promise<{ text?: string; problem?: Prob
   } finally {
     await handle?.close().catch(() => undefined);
   }
+}
+
+/**
+ * Reads one directory entry that looks like a policy file.
+ * @returns undefined when it is not a regular file (a sub-directory named `x.yaml`, a FIFO, a device).
+ */
+async function readCandidate(
+  file: string,
+): Promise<({ file: string } & Awaited<ReturnType<typeof readCapped>>) | undefined> {
+  try {
+    // Sub-directories (and FIFOs, devices) that happen to end in .yaml are not policy files.
+    if (!(await stat(file)).isFile()) return undefined;
+  } catch (err) {
+    // A dangling symlink, e.g. a ConfigMap key removed mid-update.
+    return { file, problem: fileProblem(file, `cannot read policy file: ${errorCode(err)}`) };
+  }
+  return { file, ...(await readCapped(file)) };
 }
 
 /**
@@ -91,26 +129,46 @@ export async function loadPolicyDir(dir: string): Promise<{ policies: MirrorPoli
         !n.startsWith('.') && (POLICY_EXTENSIONS as readonly string[]).includes(extname(n).toLowerCase()),
     )
     .sort();
+  if (candidates.length > MAX_POLICY_FILES) {
+    // Refused as a whole: loading an arbitrary part of the set would silently drop some services.
+    return {
+      policies: [],
+      problems: [
+        fileProblem(
+          dir,
+          `too many policy files (${candidates.length}; limit ${MAX_POLICY_FILES}); split them over several installs`,
+        ),
+      ],
+    };
+  }
   const parsed: ParsedPolicy[] = [];
   const problems: Problem[] = [];
   let files = 0;
-  for (const name of candidates) {
-    const file = join(dir, name);
-    try {
-      // Sub-directories (and FIFOs, devices) that happen to end in .yaml are not policy files.
-      if (!(await stat(file)).isFile()) continue;
-    } catch (err) {
-      // A dangling symlink, e.g. a ConfigMap key removed mid-update.
-      problems.push(fileProblem(file, `cannot read policy file: ${errorCode(err)}`));
-      continue;
+  let bytes = 0;
+  // Files are read in small concurrent batches and handled in name order, so results do not depend on timing.
+  for (let start = 0; start < candidates.length; start += READ_CONCURRENCY) {
+    const batch = candidates
+      .slice(start, start + READ_CONCURRENCY)
+      .map((name) => readCandidate(join(dir, name)));
+    for (const read of await Promise.all(batch)) {
+      if (read === undefined) continue;
+      files++;
+      if (read.problem !== undefined) problems.push(read.problem);
+      if (read.text === undefined) continue;
+      bytes += Buffer.byteLength(read.text, 'utf8');
+      if (bytes > MAX_POLICY_DIR_BYTES) {
+        problems.push(
+          fileProblem(
+            read.file,
+            `policy files up to this one add up to more than ${MAX_POLICY_DIR_BYTES} bytes (limit for a directory); this and later files were not read`,
+          ),
+        );
+        return { policies: [], problems };
+      }
+      const result = parsePolicyDetailed(read.text, read.file);
+      problems.push(...result.problems);
+      parsed.push(result);
     }
-    files++;
-    const { text, problem } = await readCapped(file);
-    if (problem !== undefined) problems.push(problem);
-    if (text === undefined) continue;
-    const result = parsePolicyDetailed(text, file);
-    problems.push(...result.problems);
-    parsed.push(result);
   }
   if (files === 0 && problems.length === 0) {
     problems.push(
@@ -147,10 +205,12 @@ function overlaps(a: string | undefined, b: string | undefined): boolean {
  */
 export function findConflicts(parsed: readonly ParsedPolicy[]): Problem[] {
   const out: Problem[] = [];
-  const seen: { policy: MirrorPolicy; at: string }[] = [];
+  // Indexed by name and by mirror, so that thousands of policies are checked in linear time.
+  const byName = new Map<string, { policy: MirrorPolicy; at: string }>();
+  const byMirror = new Map<string, { policy: MirrorPolicy; at: string }[]>();
   for (const { policy, anchors } of parsed) {
     if (policy === undefined || anchors === undefined) continue;
-    const first = seen.find((s) => s.policy.name === policy.name);
+    const first = byName.get(policy.name);
     if (first !== undefined) {
       out.push({
         file: policy.file,
@@ -159,16 +219,15 @@ export function findConflicts(parsed: readonly ParsedPolicy[]): Problem[] {
         message: `duplicate policy name ${JSON.stringify(policy.name)}; also defined in ${first.at}`,
       });
     }
-    const rival = seen.find(
+    const vs = `${policy.virtualService.namespace}/${policy.virtualService.name}`;
+    const mirrorKey = `${vs} ${policy.target.host}`;
+    const same = byMirror.get(mirrorKey) ?? [];
+    const rival = same.find(
       (s) =>
-        s.policy.virtualService.namespace === policy.virtualService.namespace &&
-        s.policy.virtualService.name === policy.virtualService.name &&
-        s.policy.target.host === policy.target.host &&
         overlaps(s.policy.virtualService.route, policy.virtualService.route) &&
         overlaps(s.policy.target.subset, policy.target.subset),
     );
     if (rival !== undefined) {
-      const vs = `${policy.virtualService.namespace}/${policy.virtualService.name}`;
       out.push({
         file: policy.file,
         ...anchors.virtualService,
@@ -176,7 +235,10 @@ export function findConflicts(parsed: readonly ParsedPolicy[]): Problem[] {
         message: `steers the same mirror as policy ${JSON.stringify(rival.policy.name)} in ${rival.at} (VirtualService ${vs}, host ${policy.target.host}); routes and subsets must not overlap`,
       });
     }
-    seen.push({ policy, at: `${policy.file}:${anchors.name.line}:${anchors.name.col}` });
+    const entry = { policy, at: `${policy.file}:${anchors.name.line}:${anchors.name.col}` };
+    if (first === undefined) byName.set(policy.name, entry);
+    same.push(entry);
+    byMirror.set(mirrorKey, same);
   }
   return out;
 }

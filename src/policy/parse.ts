@@ -3,6 +3,7 @@
  * into a {@link MirrorPolicy} or a list of problems, never throws, and never touches the file system.
  */
 import {
+  type Alias,
   Composer,
   type Document,
   isAlias,
@@ -28,6 +29,13 @@ export const MAX_POLICY_BYTES = 1024 * 1024;
  * never expands a whole tree, so an alias bomb costs nothing; the cap bounds the work of looking anchors up.
  */
 export const MAX_ALIASES = 100;
+
+/**
+ * Nodes a document may hold once its aliases are expanded. A policy has a few dozen; a "billion laughs" alias
+ * bomb has billions. The validator never expands aliases, but any other tool reading the file (kubectl,
+ * an editor, a YAML linter) would, so such a file is refused outright with a message that says what it is.
+ */
+export const MAX_EXPANDED_NODES = 10_000;
 
 /** Problems reported per file; past this a file is garbage and more lines would only bury the first ones. */
 export const MAX_PROBLEMS = 200;
@@ -160,6 +168,19 @@ function parseUnsafe(text: string, file: string): ParsedPolicy {
     };
   }
 
+  const bomb = aliasBomb(first);
+  if (bomb !== undefined) {
+    return {
+      problems: [
+        problem(
+          bomb.range == null ? START : at(bomb.range[0]),
+          '',
+          `YAML aliases expand this document to more than ${MAX_EXPANDED_NODES} nodes (an alias bomb: alias *${bomb.source}); a policy needs no more than a few dozen`,
+        ),
+      ],
+    };
+  }
+
   const checker = new Checker(first, at, problem);
   const raw = checker.check(first.contents, POLICY_SPEC, '', START);
   const rootPos = checker.valuePos.get('') ?? START;
@@ -171,6 +192,37 @@ function parseUnsafe(text: string, file: string): ParsedPolicy {
     virtualService: checker.valuePos.get('spec.virtualService') ?? rootPos,
   };
   return { policy: buildPolicy(raw, file), problems: [], anchors };
+}
+
+/**
+ * The first alias at which the document, expanded, exceeds {@link MAX_EXPANDED_NODES} nodes; undefined when
+ * it stays under. Linear in the size of the unexpanded document: the expanded size of each node is memoised.
+ */
+function aliasBomb(doc: Document.Parsed): Alias | undefined {
+  const sizes = new Map<unknown, number>();
+  let culprit: Alias | undefined;
+  const size = (node: unknown): number => {
+    if (culprit !== undefined) return MAX_EXPANDED_NODES + 1;
+    const known = sizes.get(node);
+    if (known !== undefined) return known;
+    // An anchor used inside its own node (a cycle) counts as too large while it is being measured.
+    sizes.set(node, MAX_EXPANDED_NODES + 1);
+    let total = 1;
+    if (isAlias(node)) {
+      const target = node.resolve(doc);
+      total = target === undefined ? 1 : size(target);
+      if (total > MAX_EXPANDED_NODES && culprit === undefined) culprit = node;
+    } else if (isMap(node)) {
+      for (const pair of node.items) total += size(pair.key) + size(pair.value);
+    } else if (isSeq(node)) {
+      for (const item of node.items) total += size(item);
+    }
+    total = Math.min(total, MAX_EXPANDED_NODES + 1);
+    sizes.set(node, total);
+    return total;
+  };
+  const whole = size(doc.contents);
+  return whole > MAX_EXPANDED_NODES ? culprit : undefined;
 }
 
 type MakeProblem = (pos: Position, path: string, message: string) => Problem;

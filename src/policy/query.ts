@@ -32,11 +32,22 @@ function isPlaceholder(name: string): name is QueryPlaceholder {
 }
 
 /** The template with placeholders replaced, and a map from output offsets back to template offsets. */
+/** Where a known placeholder landed in the substituted text. */
+interface Placed {
+  readonly name: QueryPlaceholder;
+  /** Offset in the template, for messages. */
+  readonly tpl: number;
+  /** Span in the substituted text. */
+  readonly from: number;
+  readonly to: number;
+}
+
 function substitute(
   template: string,
   values: Readonly<Record<QueryPlaceholder, string>>,
-): { text: string; toTemplate: (offset: number) => number; unknown: QueryProblem[] } {
+): { text: string; toTemplate: (offset: number) => number; unknown: QueryProblem[]; placed: Placed[] } {
   const unknown: QueryProblem[] = [];
+  const placed: Placed[] = [];
   // Each segment: where it starts in the output, where it starts in the template, whether it is a placeholder.
   const segments: { out: number; tpl: number; placeholder: boolean }[] = [];
   let text = '';
@@ -48,6 +59,7 @@ function substitute(
     text += template.slice(last, start);
     segments.push({ out: text.length, tpl: start, placeholder: true });
     if (isPlaceholder(name)) {
+      placed.push({ name, tpl: start, from: text.length, to: text.length + values[name].length });
       text += values[name];
     } else {
       unknown.push({
@@ -66,7 +78,7 @@ function substitute(
     for (const s of segments) if (s.out <= offset) seg = s;
     return seg.placeholder ? seg.tpl : seg.tpl + (offset - seg.out);
   };
-  return { text, toTemplate, unknown };
+  return { text, toTemplate, unknown, placed };
 }
 
 function truncate(s: string, max: number): string {
@@ -74,8 +86,92 @@ function truncate(s: string, max: number): string {
 }
 
 /**
+ * Functions that make up a value when the data is missing. A query that answers "0" or "1" for a target
+ * with no series hides blindness from the controller, which would then raise instead of holding.
+ */
+const FABRICATING_FUNCTIONS: Readonly<Record<string, string>> = {
+  Vector: 'vector()',
+  Absent: 'absent()',
+  AbsentOverTime: 'absent_over_time()',
+};
+
+/** Node spans of the parsed query that the semantic rules look at. */
+interface Scan {
+  errorAt?: number;
+  selectors: number;
+  strings: { from: number; to: number }[];
+  durations: { from: number; to: number }[];
+  /** Rule violations: where (offset in the substituted text) and what. */
+  refused: { at: number; message: string }[];
+}
+
+function scan(text: string): Scan {
+  const out: Scan = { selectors: 0, strings: [], durations: [], refused: [] };
+  parser.parse(text).iterate({
+    enter(node) {
+      if (out.errorAt !== undefined) return false;
+      if (node.type.isError) {
+        out.errorAt = node.from;
+        return false;
+      }
+      const span = { from: node.from, to: node.to };
+      switch (node.type.name) {
+        case 'VectorSelector':
+          out.selectors++;
+          break;
+        case 'StringLiteral':
+          out.strings.push(span);
+          break;
+        case 'DurationExpr':
+        case 'OffsetDurationExpr':
+          out.durations.push(span);
+          break;
+        case 'At':
+          out.refused.push({
+            at: node.from,
+            message:
+              'must not use the @ modifier: it pins the query to a fixed time, so old data would look current',
+          });
+          break;
+        case 'Offset':
+          out.refused.push({
+            at: node.from,
+            message: 'must not use offset: the controller must judge the data of now, not of another time',
+          });
+          break;
+        case 'SubqueryExpr':
+          out.refused.push({
+            at: node.from,
+            message:
+              'must not use a subquery: its cost grows with range/resolution and runs for every policy every interval; use a range vector such as rate(x[{{window}}])',
+          });
+          break;
+        default: {
+          const fn = FABRICATING_FUNCTIONS[node.type.name];
+          if (fn !== undefined) {
+            out.refused.push({
+              at: node.from,
+              message: `must not use ${fn}: it makes up a value when series are missing, which hides missing data (missing data must hold the percentage)`,
+            });
+          }
+        }
+      }
+      return true;
+    },
+  });
+  return out;
+}
+
+const within = (spans: readonly { from: number; to: number }[], p: Placed): boolean =>
+  spans.some((s) => s.from <= p.from && p.to <= s.to);
+
+/**
  * Checks a query override: every placeholder is known and the query, with placeholders filled, parses as
- * PromQL (the Prometheus project's own Lezer grammar; the first error node is reported).
+ * PromQL (the Prometheus project's own Lezer grammar; the first error node is reported). A query that parses
+ * must also be safe to run unattended: it reads at least one series; `{{namespace}}` and `{{workload}}` sit
+ * inside quoted strings (a value outside quotes would be read as PromQL: `{{workload}}_total` with workload
+ * `a-b` is `a - b_total`) and `{{window}}` inside a range or a string; and it uses no construct that hides
+ * missing or old data (`vector()`, `absent()`, `@`, `offset`) or has unbounded cost (subqueries).
  * @returns problems, empty when the template is usable.
  */
 export function checkQueryTemplate(template: string): QueryProblem[] {
@@ -85,29 +181,42 @@ export function checkQueryTemplate(template: string): QueryProblem[] {
       { offset: 0, message: `must be at most ${MAX_QUERY_LENGTH} characters (got ${template.length})` },
     ];
   }
-  const { text, toTemplate, unknown } = substitute(template, PARSE_PROBE_VALUES);
+  const { text, toTemplate, unknown, placed } = substitute(template, PARSE_PROBE_VALUES);
   const problems = [...unknown];
-  let errorAt: number | undefined;
-  parser.parse(text).iterate({
-    enter(node) {
-      if (errorAt !== undefined) return false;
-      if (node.type.isError) {
-        errorAt = node.from;
-        return false;
-      }
-      return true;
-    },
-  });
-  if (errorAt !== undefined) {
-    const at = toTemplate(errorAt);
+  const found = scan(text);
+  if (found.errorAt !== undefined) {
+    const at = toTemplate(found.errorAt);
     const rest = template.slice(at).replace(/\s+/g, ' ').trimEnd();
     const near = rest.length === 0 ? 'at the end of the query' : `near ${JSON.stringify(truncate(rest, 30))}`;
     problems.push({
       offset: at,
       message: `is not valid PromQL: syntax error at character ${at + 1}, ${near}`,
     });
+    // Rules about meaning are only checked on a query that parses: on a broken one they would be noise.
+    return problems;
   }
-  return problems;
+  for (const p of placed) {
+    const ok = within(found.strings, p) || (p.name === 'window' && within(found.durations, p));
+    if (!ok) {
+      const where =
+        p.name === 'window'
+          ? 'inside a range such as [{{window}}] or a quoted string'
+          : `inside a quoted label value such as ${p.name === 'namespace' ? 'namespace' : 'destination_workload'}="{{${p.name}}}"`;
+      problems.push({
+        offset: p.tpl,
+        message: `placeholder {{${p.name}}} must sit ${where}; elsewhere its value would be read as PromQL`,
+      });
+    }
+  }
+  for (const r of found.refused) problems.push({ offset: toTemplate(r.at), message: r.message });
+  if (found.selectors === 0) {
+    problems.push({
+      offset: 0,
+      message:
+        'must read at least one series: a PromQL query made of constants only would report the same value whatever the target does',
+    });
+  }
+  return problems.sort((a, b) => a.offset - b.offset);
 }
 
 /** The values a query template is rendered with. */

@@ -6,6 +6,11 @@ import { MeshError } from './errors.js';
 
 /** `mirror-autoscaler.io/paused: "true"` on a VirtualService stops every write to it. */
 export const PAUSED_ANNOTATION = 'mirror-autoscaler.io/paused';
+/**
+ * Set by `mirror-autoscaler brake` next to the pause annotation: JSON `{at, pausedBefore, from}` (see
+ * src/mesh/brake.ts). `brake --release` acts only where it is, so a pause made by hand is never lifted.
+ */
+export const BRAKE_ANNOTATION = 'mirror-autoscaler.io/brake';
 export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
 
 /** The metadata fields we rely on; everything else is kept as it came. */
@@ -276,6 +281,9 @@ export function locateMirrors(
     sameHost(d.host, sel.host, namespace, domain) && (sel.subset === undefined || d.subset === sel.subset);
 
   const spec = checked.spec;
+  if (isSet(spec) && !isObject(spec)) {
+    return new MeshError('InvalidObject', id, `${where}: spec: must be an object (got ${show(spec)})`);
+  }
   const http = isObject(spec) ? spec.http : undefined;
   if (!Array.isArray(http) || http.length === 0) {
     return new MeshError(
@@ -396,12 +404,17 @@ function locateSingleMirror(
 ): Pick<MirrorLocation, 'shape' | 'percent' | 'path'> | MeshError {
   const path = `/spec/http/${index}/mirrorPercentage/value`;
   // mirrorPercentage wins over the deprecated integer fields when both are present (Istio's precedence).
+  const deprecated = (['mirrorPercent', 'mirror_percent'] as const).filter((f) => isSet(route[f]));
   if (isSet(route.mirrorPercentage)) {
     const percent = readPercentObject(route.mirrorPercentage, 'mirrorPercentage', routeWhere, id);
     if (percent instanceof MeshError) return percent;
+    // Ignored by Istio but still validated by it: a bad leftover would make our write rejected.
+    for (const field of deprecated) {
+      const old = readPercentNumber(route[field], field, routeWhere, id, true);
+      if (old instanceof MeshError) return old;
+    }
     return { shape: 'mirrorPercentage', percent, path };
   }
-  const deprecated = (['mirrorPercent', 'mirror_percent'] as const).filter((f) => isSet(route[f]));
   if (deprecated.length === 2) {
     return new MeshError(
       'InvalidPercentage',
@@ -416,6 +429,90 @@ function locateSingleMirror(
     return { shape: field, percent, path };
   }
   return { shape: 'implicit', percent: 100, path };
+}
+
+/**
+ * Checks the mirror fields of every HTTP route, not only the ones a policy manages, as Istio's validating
+ * webhook does when any part of the object is written: both `mirror` and `mirrors` on one route, a
+ * percentage that is not a number in 0–100 (an integer for the deprecated fields), both deprecated fields,
+ * a mirror without a host, or `mirrors` that is not a list of objects.
+ * @returns undefined when Istio would accept the mirror fields, else a MeshError naming route and field.
+ */
+export function checkMirrorFields(vs: VirtualService): MeshError | undefined {
+  const id = `${vs.metadata.namespace}/${vs.metadata.name}`;
+  const where = `VirtualService ${id}`;
+  const spec = vs.spec;
+  if (!isSet(spec)) return undefined;
+  if (!isObject(spec))
+    return new MeshError('InvalidObject', id, `${where}: spec: must be an object (got ${show(spec)})`);
+  const http = spec.http;
+  if (!isSet(http)) return undefined;
+  if (!Array.isArray(http)) {
+    return new MeshError('InvalidObject', id, `${where}: spec.http: must be a list (got ${show(http)})`);
+  }
+  for (const [index, route] of http.entries()) {
+    if (!isObject(route)) {
+      return new MeshError(
+        'InvalidObject',
+        id,
+        `${where}: http[${index}]: must be an object (got ${show(route)})`,
+      );
+    }
+    const label = routeLabel(index, route);
+    const routeWhere = `${where}: ${label}`;
+    if (isSet(route.mirror)) {
+      const d = readDestination(route.mirror, 'mirror', label, id);
+      if (d instanceof MeshError) return d;
+      if (isSet(route.mirrors)) {
+        return new MeshError(
+          'BothMirrorAndMirrors',
+          id,
+          `${routeWhere}: route has both mirror and mirrors; Istio rejects this`,
+        );
+      }
+    }
+    if (isSet(route.mirrorPercentage)) {
+      const p = readPercentObject(route.mirrorPercentage, 'mirrorPercentage', routeWhere, id);
+      if (p instanceof MeshError) return p;
+    }
+    const deprecated = (['mirrorPercent', 'mirror_percent'] as const).filter((f) => isSet(route[f]));
+    if (deprecated.length === 2) {
+      return new MeshError(
+        'InvalidPercentage',
+        id,
+        `${routeWhere}: both mirrorPercent and mirror_percent are set (got ${show(route.mirrorPercent)} and ${show(route.mirror_percent)}); keep one`,
+      );
+    }
+    for (const field of deprecated) {
+      const p = readPercentNumber(route[field], field, routeWhere, id, true);
+      if (p instanceof MeshError) return p;
+    }
+    if (isSet(route.mirrors)) {
+      if (!Array.isArray(route.mirrors)) {
+        return new MeshError(
+          'InvalidMirror',
+          id,
+          `${routeWhere}: mirrors: must be a list of {destination, percentage} (got ${show(route.mirrors)})`,
+        );
+      }
+      for (const [j, entry] of route.mirrors.entries()) {
+        if (!isObject(entry)) {
+          return new MeshError(
+            'InvalidMirror',
+            id,
+            `${routeWhere}: mirrors[${j}]: must be an object (got ${show(entry)})`,
+          );
+        }
+        const d = readDestination(entry.destination, `mirrors[${j}].destination`, label, id);
+        if (d instanceof MeshError) return d;
+        if (isSet(entry.percentage)) {
+          const p = readPercentObject(entry.percentage, `mirrors[${j}].percentage`, routeWhere, id);
+          if (p instanceof MeshError) return p;
+        }
+      }
+    }
+  }
+  return undefined;
 }
 
 /** The percentage a set of locations puts on the target: the largest one, the conservative reading. */
@@ -477,7 +574,8 @@ function get(root: unknown, ...keys: (string | number)[]): unknown {
  * A deprecated `mirrorPercent` / `mirror_percent` is removed and replaced by `mirrorPercentage`. Locations
  * already at `newPercent` are left as they are, so an annotation-only change touches nothing else.
  *
- * @throws MeshError when `newPercent` is outside 0–100 or a location no longer fits `vs`.
+ * @throws MeshError when `newPercent` is outside 0–100, a location no longer fits `vs`, or any route's mirror
+ * fields are ones Istio would reject (see {@link checkMirrorFields}).
  */
 export function buildPercentPatch(
   vs: VirtualService,
@@ -487,6 +585,10 @@ export function buildPercentPatch(
 ): JsonPatchOp[] {
   const id = `${vs.metadata.namespace}/${vs.metadata.name}`;
   const percent = validPercentOrThrow(newPercent, id);
+  // istiod validates the whole object on every write: a broken route elsewhere would get ours rejected, so
+  // it is refused here with a message that names it, and nothing is sent.
+  const invalid = checkMirrorFields(vs);
+  if (invalid !== undefined) throw invalid;
   const ops: JsonPatchOp[] = [
     { op: 'test', path: '/metadata/resourceVersion', value: vs.metadata.resourceVersion },
   ];
@@ -579,7 +681,10 @@ function setPercentObject(
 /** Result of reading the pause annotation. */
 export interface PauseState {
   readonly paused: boolean;
-  /** Set when the annotation holds something other than "true"/"false"; it then counts as paused. */
+  /**
+   * What to tell the operator besides "paused": the annotation holds something other than "true"/"false"
+   * (it then counts as paused), a Flagger Canary owns the object, or the global brake paused it.
+   */
   readonly problem?: string;
 }
 
@@ -601,7 +706,15 @@ export function pauseState(vs: VirtualService): PauseState {
   const raw = vs.metadata.annotations?.[PAUSED_ANNOTATION];
   if (raw === undefined) return { paused: false };
   const value = raw.trim().toLowerCase();
-  if (value === 'true') return { paused: true };
+  if (value === 'true') {
+    // Paused by the global brake: say so, and how it ends, rather than the generic pause message.
+    const brake = vs.metadata.annotations?.[BRAKE_ANNOTATION];
+    if (brake === undefined) return { paused: true };
+    return {
+      paused: true,
+      problem: `VirtualService ${vs.metadata.namespace}/${vs.metadata.name}: braked (annotation ${BRAKE_ANNOTATION}: ${brake.slice(0, 120)}); automation paused until "mirror-autoscaler brake --release"`,
+    };
+  }
   if (value === 'false' || value === '') return { paused: false };
   return {
     paused: true,

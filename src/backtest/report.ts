@@ -331,7 +331,8 @@ ${rows}
 function changesSection(result: BacktestResult): string {
   const rows: string[] = [];
   let total = 0;
-  let prev: number | undefined;
+  // The replay starts from the percentage in effect, so a change at the first step counts too.
+  let prev: number | undefined = result.points[0]?.actualPercent ?? undefined;
   for (const p of result.points) {
     if (prev !== undefined && p.wouldBePercent !== prev) {
       total++;

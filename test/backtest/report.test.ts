@@ -381,6 +381,7 @@ describe('renderHtmlReport: the HTML', () => {
     expect(dayHtml).toContain(`${Math.round(s.wouldBeMirroredRequests).toLocaleString('en-US')} would-be`);
     expect(dayHtml).toContain(`vs ${Math.round(s.actualMirroredRequests).toLocaleString('en-US')} actual`);
     expect(dayHtml).toContain(`(×${(s.wouldBeMirroredRequests / s.actualMirroredRequests).toFixed(2)})`);
+    expect(dayHtml).toContain(`Would-be percentage changes (${s.writes})`);
   });
 
   it('stays small for a week of 30 s steps', () => {

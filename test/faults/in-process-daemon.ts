@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { Command } from 'commander';
 import { createLogger } from '../../src/daemon/audit.js';
 import { type RunningService, startService } from '../../src/daemon/service.js';
 import { loadPolicyDir } from '../../src/policy/index.js';
@@ -200,4 +201,43 @@ export async function startDaemon(o: {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** What a CLI command printed, and the exit status it set. */
+export interface CliRun {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+/**
+ * Runs `mirror-autoscaler ARGS` in this process through commander, as main.ts would, capturing what it writes
+ * to stdout and stderr (its logs included). Tests that use it must not run concurrently with each other.
+ */
+export async function runCli(args: readonly string[], register: (program: Command) => void): Promise<CliRun> {
+  const program = new Command().name('mirror-autoscaler').exitOverride();
+  register(program);
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  const previousExitCode = process.exitCode;
+  process.exitCode = undefined;
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    stdout += chunk.toString();
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    stderr += chunk.toString();
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    await program.parseAsync([...args], { from: 'user' });
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+  const exitCode = typeof process.exitCode === 'number' ? process.exitCode : 0;
+  process.exitCode = previousExitCode;
+  return { stdout, stderr, exitCode };
 }

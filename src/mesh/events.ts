@@ -42,6 +42,8 @@ export const EVENT_REASONS = [
   'InvalidMirror',
   'ConflictGaveUp',
   'WriteFailed',
+  'Braked',
+  'BrakeReleased',
 ] as const;
 export type EventReason = (typeof EVENT_REASONS)[number];
 

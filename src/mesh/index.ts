@@ -1,4 +1,5 @@
 /** The mesh layer: VirtualService model (pure), state annotations, the RouteStore port and its adapters. */
+export * from './brake.js';
 export * from './errors.js';
 export * from './jsonpatch.js';
 export * from './kubernetes.js';

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { register as registerBacktest } from './backtest.js';
+import { register as registerBrake } from './brake.js';
 import { register as registerPlan } from './plan.js';
 import { register as registerRun } from './run.js';
 import { register as registerSchema } from './schema.js';
@@ -21,6 +22,7 @@ registerSchema(program);
 registerSimulate(program);
 registerPlan(program);
 registerRun(program);
+registerBrake(program);
 registerBacktest(program);
 
 await program.parseAsync(process.argv);

@@ -155,8 +155,15 @@ export class PrometheusSignalSource implements SignalSource {
       const { username, password } = options.basicAuth;
       this.#secrets.push(password, Buffer.from(`${username}:${password}`).toString('base64'));
     }
-    const urlPassword = safeUrlPassword(url);
-    if (urlPassword !== '') this.#secrets.push(urlPassword, safeDecode(urlPassword));
+    const { username: urlUser, password: urlPassword } = safeUserinfo(url);
+    if (urlPassword !== '') {
+      this.#secrets.push(urlPassword, safeDecode(urlPassword));
+      // axios turns URL userinfo into a Basic header (raw or decoded, depending on version): a gateway that
+      // quotes the header back must not get the password into a message either.
+      for (const pair of [`${urlUser}:${urlPassword}`, `${safeDecode(urlUser)}:${safeDecode(urlPassword)}`]) {
+        this.#secrets.push(Buffer.from(pair).toString('base64'));
+      }
+    }
     this.#secrets = this.#secrets.filter((s) => s.length > 0);
 
     this.#tracker = new PrometheusStatusTracker(this.#logger, redactUrl(url));
@@ -425,11 +432,12 @@ function positive(name: string, v: number): number {
   return v;
 }
 
-function safeUrlPassword(url: string): string {
+function safeUserinfo(url: string): { username: string; password: string } {
   try {
-    return new URL(url).password;
+    const u = new URL(url);
+    return { username: u.username, password: u.password };
   } catch {
-    return '';
+    return { username: '', password: '' };
   }
 }
 

@@ -42,12 +42,7 @@ import {
   type WorkloadRef,
   workloadKey,
 } from './promql.js';
-import {
-  assessPrometheus,
-  type PrometheusStatus,
-  PrometheusStatusTracker,
-  type QueryResultSummary,
-} from './status.js';
+import { type PrometheusStatus, PrometheusStatusTracker, type QueryResultSummary } from './status.js';
 import type { SignalReading, SignalRequest, SignalSource } from './types.js';
 
 /** Default age after which the newest sample behind a signal makes it Stale: one missed scrape at 60 s, or more at 15-30 s. */
@@ -213,6 +208,11 @@ export class PrometheusSignalSource implements SignalSource {
     return this.#tracker.status;
   }
 
+  /** Forgets the Prometheus health of requests whose keys are not in `keys` (policies removed by a reload). */
+  retain(keys: Iterable<string>): void {
+    this.#tracker.retain(keys);
+  }
+
   /** Number of queries sent since construction (successful or not). */
   get queryCount(): number {
     return this.#queryCount;
@@ -236,8 +236,10 @@ export class PrometheusSignalSource implements SignalSource {
   async #fetch(requests: readonly SignalRequest[], at: Date): Promise<Map<string, SignalReading>> {
     const queries: QueryResultSummary[] = [];
     const out = await this.#read(requests, at, queries);
-    const signals = [...out.values()].flatMap((r) => [r.requestRate, ...Object.values(r.signals)]);
-    this.#tracker.observe(assessPrometheus(queries, signals), at.getTime());
+    const signals = new Map(
+      [...out].map(([key, r]) => [key, [r.requestRate, ...Object.values(r.signals)]] as const),
+    );
+    this.#tracker.observe(queries, signals, at.getTime());
     return out;
   }
 

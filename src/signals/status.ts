@@ -31,47 +31,57 @@ export interface QueryResultSummary {
   readonly detail?: string;
 }
 
+/**
+ * What Prometheus' answers left of one request's signals: undefined when none is blind for a Prometheus
+ * reason; else whether all of them are (`blind`) and the first problem.
+ */
+export type RequestHealth = { readonly blind: boolean; readonly detail: string } | undefined;
+
 /** Failures that mean Prometheus was not reached (the prefixes describeError in prometheus.ts writes). */
 const UNREACHABLE = /^(network error|timed out|TLS error)|^HTTP 50[234]\b/;
 /** Absent reasons that blame Prometheus or its data, as opposed to the target (NoTraffic) or its metrics (NoSeries). */
 const PROMETHEUS_FAULTS = new Set(['QueryFailed', 'Stale']);
 
-/**
- * The verdict for one fetch. `signals` are every signal the fetch produced for the requests (request rate
- * included). Returns undefined when no query was sent: nothing was learnt about Prometheus.
- */
-export function assessPrometheus(
-  queries: readonly QueryResultSummary[],
-  signals: readonly Signal[],
-): Omit<PrometheusStatus, 'since'> | undefined {
-  if (queries.length === 0) return undefined;
-  const failed = queries.filter((q) => !q.ok);
-  const firstFailure = failed[0]?.detail ?? 'query failed';
-  if (failed.length === queries.length) {
-    const unreachable = failed.find((q) => UNREACHABLE.test(q.detail ?? ''));
-    return unreachable !== undefined
-      ? { state: 'unreachable', detail: unreachable.detail ?? firstFailure }
-      : { state: 'unusable', detail: `every query failed: ${firstFailure}` };
-  }
+/** The health of one request from its signals (request rate included). */
+export function requestHealth(signals: readonly Signal[]): RequestHealth {
   const faulty = signals.filter(
     (s): s is Extract<Signal, { kind: 'absent' }> => s.kind === 'absent' && PROMETHEUS_FAULTS.has(s.reason),
   );
   const first = faulty[0];
-  if (first !== undefined && faulty.length === signals.length) {
-    return { state: 'unusable', detail: `no usable signal: ${first.reason}: ${first.detail ?? ''}`.trim() };
+  if (first === undefined) return undefined;
+  return {
+    blind: faulty.length === signals.length,
+    detail: `${first.reason}: ${first.detail ?? 'no detail'}`,
+  };
+}
+
+/**
+ * The verdict from one fetch's queries and the latest health of every request (of this fetch and earlier
+ * ones: policies due at different times are fetched separately, and the verdict must not flap between them).
+ * Returns undefined when no query was sent: nothing was learnt about Prometheus.
+ */
+export function assessPrometheus(
+  queries: readonly QueryResultSummary[],
+  requests: ReadonlyMap<string, RequestHealth>,
+): Omit<PrometheusStatus, 'since'> | undefined {
+  if (queries.length === 0) return undefined;
+  const failed = queries.filter((q) => !q.ok);
+  if (failed.length === queries.length) {
+    const unreachable = failed.find((q) => UNREACHABLE.test(q.detail ?? ''));
+    return unreachable !== undefined
+      ? { state: 'unreachable', detail: unreachable.detail ?? 'query failed' }
+      : { state: 'unusable', detail: `every query failed: ${failed[0]?.detail ?? 'query failed'}` };
   }
-  if (failed.length > 0)
-    return {
-      state: 'degraded',
-      detail: `${failed.length} of ${queries.length} queries failed: ${firstFailure}`,
-    };
-  if (first !== undefined) {
-    return {
-      state: 'degraded',
-      detail: `${faulty.length} of ${signals.length} signals ${first.reason}: ${first.detail ?? ''}`.trim(),
-    };
+  const bad = [...requests].filter((e): e is [string, NonNullable<RequestHealth>] => e[1] !== undefined);
+  const first = bad[0];
+  if (first === undefined) return { state: 'reachable' };
+  if (bad.length === requests.size && bad.every(([, h]) => h.blind)) {
+    return { state: 'unusable', detail: `no usable signal: ${first[1].detail}` };
   }
-  return { state: 'reachable' };
+  return {
+    state: 'degraded',
+    detail: `${bad.length} of ${requests.size} policies miss signals: ${first[0]}: ${first[1].detail}`,
+  };
 }
 
 /** The subset of a pino logger the tracker uses. */
@@ -101,6 +111,7 @@ const HEADLINE: Record<PrometheusState, string> = {
  */
 export class PrometheusStatusTracker {
   #status: PrometheusStatus | undefined;
+  readonly #requests = new Map<string, RequestHealth>();
 
   constructor(
     private readonly logger: StatusLogger | undefined,
@@ -113,11 +124,28 @@ export class PrometheusStatusTracker {
     return this.#status;
   }
 
+  /** Forgets the requests whose keys are not in `keys` (policies removed by a reload). */
+  retain(keys: Iterable<string>): void {
+    const keep = new Set(keys);
+    for (const k of this.#requests.keys()) if (!keep.has(k)) this.#requests.delete(k);
+  }
+
   /**
-   * Records the verdict of a fetch evaluated at `atMs` (epoch ms).
+   * Records a fetch evaluated at `atMs` (epoch ms): its queries and the signals it produced per request key.
    * @returns true when the state changed (and a line was logged).
    */
-  observe(verdict: Omit<PrometheusStatus, 'since'> | undefined, atMs: number): boolean {
+  observe(
+    queries: readonly QueryResultSummary[],
+    signals: ReadonlyMap<string, readonly Signal[]>,
+    atMs: number,
+  ): boolean {
+    // No query sent (every request refused before querying): nothing was learnt about Prometheus.
+    if (queries.length === 0) return false;
+    for (const [key, list] of signals) this.#requests.set(key, requestHealth(list));
+    return this.#record(assessPrometheus(queries, this.#requests), atMs);
+  }
+
+  #record(verdict: Omit<PrometheusStatus, 'since'> | undefined, atMs: number): boolean {
     if (verdict === undefined) return false;
     const previous = this.#status;
     if (previous !== undefined && previous.state === verdict.state) {

@@ -6,6 +6,8 @@ import {
   type PrometheusStatus,
   PrometheusStatusTracker,
   type QueryResultSummary,
+  type RequestHealth,
+  requestHealth,
 } from '../../src/signals/status.js';
 
 const ok: QueryResultSummary = { ok: true };
@@ -17,73 +19,88 @@ const absent = (reason: 'NoTraffic' | 'NoSeries' | 'QueryFailed' | 'Stale', deta
   detail,
 });
 
+describe('requestHealth', () => {
+  it('is undefined when no signal is blind for a Prometheus reason', () => {
+    expect(requestHealth([v(1), absent('NoTraffic'), absent('NoSeries')])).toBeUndefined();
+  });
+  it('is partial when some signals failed or are stale', () => {
+    expect(requestHealth([v(1), absent('Stale', 'old')])).toEqual({ blind: false, detail: 'Stale: old' });
+  });
+  it('is blind when all are', () => {
+    expect(requestHealth([absent('QueryFailed', 'NaN'), absent('Stale', 'old')])).toEqual({
+      blind: true,
+      detail: 'QueryFailed: NaN',
+    });
+  });
+});
+
 describe('assessPrometheus', () => {
+  const fine = new Map<string, RequestHealth>([['a', undefined]]);
   const rows: {
     name: string;
     queries: QueryResultSummary[];
-    signals: Signal[];
+    requests: Map<string, RequestHealth>;
     want: Omit<PrometheusStatus, 'since'> | undefined;
   }[] = [
-    { name: 'no query sent: nothing learnt', queries: [], signals: [], want: undefined },
-    { name: 'all answered, values', queries: [ok, ok], signals: [v(1), v(0)], want: { state: 'reachable' } },
+    { name: 'no query sent: nothing learnt', queries: [], requests: fine, want: undefined },
     {
-      name: 'no traffic and no series are the target, not Prometheus',
+      name: 'all answered, no request blind',
       queries: [ok, ok],
-      signals: [absent('NoTraffic'), absent('NoSeries')],
+      requests: fine,
       want: { state: 'reachable' },
     },
     {
       name: 'connection refused everywhere',
       queries: [fail('network error: connect ECONNREFUSED 127.0.0.1:1'), fail('network error: x')],
-      signals: [absent('QueryFailed')],
+      requests: fine,
       want: { state: 'unreachable', detail: 'network error: connect ECONNREFUSED 127.0.0.1:1' },
     },
     {
       name: 'timeouts',
       queries: [fail('timed out after 500 ms')],
-      signals: [],
+      requests: fine,
       want: { state: 'unreachable', detail: 'timed out after 500 ms' },
     },
     {
       name: 'a gateway 503 counts as unreachable even after another failure',
       queries: [fail('HTTP 500: boom'), fail('HTTP 503: non-JSON body')],
-      signals: [],
+      requests: fine,
       want: { state: 'unreachable', detail: 'HTTP 503: non-JSON body' },
     },
     {
       name: 'Prometheus answers 500 to every query',
       queries: [fail('HTTP 500: query processing failed'), fail('HTTP 500: query processing failed')],
-      signals: [absent('QueryFailed')],
+      requests: fine,
       want: { state: 'unusable', detail: 'every query failed: HTTP 500: query processing failed' },
     },
     {
-      name: 'answers parse, every signal failed (NaN)',
+      name: 'answers parse, every request blind (NaN, stale)',
       queries: [ok, ok],
-      signals: [absent('QueryFailed', 'not a finite number'), absent('QueryFailed')],
+      requests: new Map([
+        ['a', { blind: true, detail: 'QueryFailed: not a finite number' }],
+        ['b', { blind: true, detail: 'Stale: old' }],
+      ]),
       want: { state: 'unusable', detail: 'no usable signal: QueryFailed: not a finite number' },
     },
     {
-      name: 'every signal stale',
-      queries: [ok],
-      signals: [absent('Stale', 'newest sample is 300 s old'), absent('Stale')],
-      want: { state: 'unusable', detail: 'no usable signal: Stale: newest sample is 300 s old' },
+      name: 'one request blind, another fine',
+      queries: [ok, fail('HTTP 400: bad_data')],
+      requests: new Map<string, RequestHealth>([
+        ['a', { blind: true, detail: 'QueryFailed: HTTP 400: bad_data' }],
+        ['b', undefined],
+      ]),
+      want: { state: 'degraded', detail: '1 of 2 policies miss signals: a: QueryFailed: HTTP 400: bad_data' },
     },
     {
-      name: 'one override failed',
-      queries: [ok, ok, fail('HTTP 400: bad_data: parse error')],
-      signals: [v(1), absent('QueryFailed')],
-      want: { state: 'degraded', detail: '1 of 3 queries failed: HTTP 400: bad_data: parse error' },
-    },
-    {
-      name: 'one workload stale among fresh ones',
+      name: 'every request partly blind',
       queries: [ok],
-      signals: [v(1), absent('Stale', 'old')],
-      want: { state: 'degraded', detail: '1 of 2 signals Stale: old' },
+      requests: new Map([['a', { blind: false, detail: 'Stale: old' }]]),
+      want: { state: 'degraded', detail: '1 of 1 policies miss signals: a: Stale: old' },
     },
   ];
   for (const row of rows) {
     it(row.name, () => {
-      expect(assessPrometheus(row.queries, row.signals)).toEqual(row.want);
+      expect(assessPrometheus(row.queries, row.requests)).toEqual(row.want);
     });
   }
 });
@@ -100,16 +117,18 @@ describe('PrometheusStatusTracker', () => {
     );
     return { t, lines };
   }
+  const healthy = (key: string) => new Map([[key, [v(1)]]]);
+  const blind = (key: string) => new Map([[key, [absent('QueryFailed', 'x')]]]);
 
   it('logs the first state and each change once, not every fetch', () => {
     const { t, lines } = tracker();
-    t.observe({ state: 'reachable' }, 0);
-    t.observe({ state: 'reachable' }, 1000);
-    t.observe({ state: 'unreachable', detail: 'network error: a' }, 2000);
-    t.observe({ state: 'unreachable', detail: 'network error: b' }, 3000);
-    t.observe({ state: 'unreachable', detail: 'network error: c' }, 4000);
-    t.observe(undefined, 5000);
-    t.observe({ state: 'reachable' }, 12_000);
+    t.observe([ok], healthy('a'), 0);
+    t.observe([ok], healthy('a'), 1000);
+    t.observe([fail('network error: a')], blind('a'), 2000);
+    t.observe([fail('network error: b')], blind('a'), 3000);
+    t.observe([fail('network error: c')], blind('a'), 4000);
+    t.observe([], blind('a'), 5000);
+    t.observe([ok], healthy('a'), 12_000);
     expect(lines.map((l) => [l.level, l.msg])).toEqual([
       ['info', 'Prometheus reachable'],
       [
@@ -126,19 +145,40 @@ describe('PrometheusStatusTracker', () => {
     });
   });
 
+  it('does not flap between policies fetched at different times', () => {
+    const { t, lines } = tracker();
+    // Policy a's override fails every time; b, fetched in other ticks, is fine. At start both fall due together.
+    t.observe([ok, fail('HTTP 400: bad_data')], new Map([...blind('a'), ...healthy('b')]), 0);
+    for (let i = 1; i < 5; i++) {
+      t.observe([ok, fail('HTTP 400: bad_data')], blind('a'), i * 2000);
+      t.observe([ok], healthy('b'), i * 2000 + 1000);
+    }
+    expect(lines.map((l) => l.obj.prometheus)).toEqual(['degraded']);
+    // a is removed by a reload: the next fetch finds everything fine.
+    t.retain(['b']);
+    t.observe([ok], healthy('b'), 20_000);
+    expect(lines.map((l) => l.obj.prometheus)).toEqual(['degraded', 'reachable']);
+  });
+
   it('keeps the start of a state and the latest detail', () => {
     const { t } = tracker();
-    t.observe({ state: 'unusable', detail: 'first' }, 1000);
-    t.observe({ state: 'unusable', detail: 'second' }, 2000);
-    expect(t.status).toEqual({ state: 'unusable', detail: 'second', since: 1000 });
+    t.observe([fail('HTTP 500: first')], blind('a'), 1000);
+    t.observe([fail('HTTP 500: second')], blind('a'), 2000);
+    expect(t.status).toEqual({
+      state: 'unusable',
+      detail: 'every query failed: HTTP 500: second',
+      since: 1000,
+    });
   });
 
   it('a first state that is not reachable is a warning', () => {
     const { t, lines } = tracker();
-    expect(t.observe({ state: 'degraded', detail: '1 of 3 queries failed: x' }, 0)).toBe(true);
+    expect(t.observe([ok], new Map([['a', [v(1), absent('Stale', 'old')]]]), 0)).toBe(true);
     expect(lines).toHaveLength(1);
     expect(lines[0]?.level).toBe('warn');
-    expect(lines[0]?.msg).toMatch(/^Prometheus partly failing: 1 of 3 queries failed: x; /);
+    expect(lines[0]?.msg).toMatch(
+      /^Prometheus partly failing: 1 of 1 policies miss signals: a: Stale: old; /,
+    );
   });
 });
 

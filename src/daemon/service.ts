@@ -175,6 +175,7 @@ export async function startService(
               metrics.setPolicies(reloader.policies.length, invalidPolicies);
               if (r.kind === 'reloaded') {
                 daemon.setPolicies(r.policies);
+                signals.retain(r.policies.map((p) => p.name));
                 metrics.retainPolicies(r.policies.map((p) => p.name));
                 readiness.markPolicies(r.policies.length);
                 logger.info({ added: r.added, removed: r.removed, changed: r.changed }, 'policies reloaded');

@@ -12,7 +12,11 @@
  * - Absent reasons: NoTraffic (no requests in the window, or pods scraped but never any Istio series), NoSeries
  *   (no data), QueryFailed (HTTP, timeout, network, malformed or wrong-typed response; overrides with several
  *   series), Stale (newest Istio or cAdvisor sample older than staleAfterSeconds, default 120 s, relative to the
- *   evaluation time). Override queries are not checked for staleness: their metrics are unknown.
+ *   evaluation time). Override queries are not checked for staleness: their metrics are unknown. A batched answer
+ *   with several series for one workload (and part) fails the query: keeping either value would be a guess.
+ * - Prometheus' state (reachable, degraded, unusable, unreachable; see status.ts) is judged after every fetch and
+ *   logged once per change, not per failed query: failed queries are logged at debug only.
+ * - TLS: `ca` (from --prometheus-ca-file / PROMETHEUS_CA_FILE) replaces Node's roots for every query.
  */
 export type { ClassifyContext, QueryOutcome, VectorSample, WorkloadSignals } from './classify.js';
 export { classifyOverride, classifyWorkload } from './classify.js';
@@ -39,4 +43,11 @@ export {
   renderOverride,
   trafficQuery,
 } from './promql.js';
+export type { PrometheusState, PrometheusStatus, QueryResultSummary, RequestHealth } from './status.js';
+export {
+  assessPrometheus,
+  PROMETHEUS_STATES,
+  PrometheusStatusTracker,
+  requestHealth,
+} from './status.js';
 export type { SignalReading, SignalRequest, SignalSource } from './types.js';

@@ -153,8 +153,8 @@ export interface TestDaemon {
 }
 
 /**
- * Writes the policy to a temporary directory and starts the production daemon in this process: no lease, no
- * reload, endpoints on 127.0.0.1 and a free port, log level debug (so decisions are visible).
+ * Writes the policy to a temporary directory and starts the production daemon in this process: no lease unless
+ * asked for, no reload, endpoints on 127.0.0.1 and a free port, log level debug (so decisions are visible).
  */
 export async function startDaemon(o: {
   api: FakeApiServer;
@@ -163,6 +163,8 @@ export async function startDaemon(o: {
   env?: NodeJS.ProcessEnv;
   prometheusCaFile?: string;
   kubeToken?: string;
+  /** Elect a leader on Lease mirror-autoscaler/NAME (short timings); no election when absent. */
+  leaseName?: string;
 }): Promise<TestDaemon> {
   const dir = await mkdtemp(join(tmpdir(), 'mirror-autoscaler-faults-'));
   await writeFile(join(dir, 'checkout.yaml'), o.policy);
@@ -179,7 +181,16 @@ export async function startDaemon(o: {
       ...(o.prometheusCaFile !== undefined && { prometheusCaFile: o.prometheusCaFile }),
       dryRun: false,
       http: { host: '127.0.0.1', port: 0 },
-      lease: null,
+      lease:
+        o.leaseName === undefined
+          ? null
+          : {
+              name: o.leaseName,
+              namespace: 'mirror-autoscaler',
+              leaseDurationSeconds: 3,
+              renewDeadlineSeconds: 2,
+              retryPeriodSeconds: 0.5,
+            },
       reloadIntervalMs: 0,
     },
     o.api.kubeConfig(o.kubeToken === undefined ? {} : { token: o.kubeToken }),

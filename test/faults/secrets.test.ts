@@ -120,6 +120,8 @@ describe('secrets never appear in logs, errors, metrics or plan output', () => {
       prometheusUrl: proxy.url,
       env: { PROMETHEUS_BEARER_TOKEN: PROM_TOKEN, PROMETHEUS_TIMEOUT: '3s' },
       kubeToken: KUBE_TOKEN,
+      // The Lease too: its renewals fail once the token is revoked, and those errors are logged.
+      leaseName: 'secrets-bearer',
     });
     try {
       await waitFor(
@@ -133,6 +135,12 @@ describe('secrets never appear in logs, errors, metrics or plan output', () => {
       await waitFor(
         'a decision with signals',
         () => decisions(d.logs.lines).find((l) => l.absent === undefined),
+        10_000,
+        d.describe,
+      );
+      await waitFor(
+        'leading',
+        () => d.logs.lines.some((l) => l.msg === 'leading: writes enabled'),
         10_000,
         d.describe,
       );
@@ -162,6 +170,12 @@ describe('secrets never appear in logs, errors, metrics or plan output', () => {
         .slice(from)
         .filter((l) => typeof l.error === 'string' && /401|Unauthorized/.test(String(l.error)));
       expect(apiErrors.length).toBeGreaterThan(0);
+      await waitFor(
+        'the lease to be lost',
+        () => d.logs.lines.slice(from).some((l) => l.msg === 'not leading: evaluating without writing'),
+        10_000,
+        d.describe,
+      );
       const metrics = await httpGet(`${d.url}/metrics`);
 
       expectNoSecret('the log lines', d.logs.raw);

@@ -78,24 +78,23 @@ export interface Episode {
 }
 
 /**
- * Groups the replay's changes into episodes: consecutive changes in the same direction, with only holds
- * between them for at most `gapSteps` steps, make one line.
+ * Groups the replay's changes into episodes: changes in the same direction with only holds between them,
+ * none longer than `maxGapSeconds`, make one line (a slow trim over hours is one story, not twenty).
  */
-export function episodes(points: readonly BacktestPoint[], gapSteps = 4): Episode[] {
+export function episodes(points: readonly BacktestPoint[], maxGapSeconds = 1800): Episode[] {
   const out: Episode[] = [];
-  let current: (Episode & { lastIndex: number; reasons: string[] }) | undefined;
+  let current: (Episode & { reasons: string[] }) | undefined;
   let previousPercent = points[0]?.actualPercent ?? points[0]?.wouldBePercent ?? 0;
   points.forEach((p, i) => {
     const before = i === 0 ? previousPercent : (points[i - 1]?.wouldBePercent ?? previousPercent);
     previousPercent = p.wouldBePercent;
     if (p.action === 'hold') return;
-    if (current !== undefined && current.action === p.action && i - current.lastIndex <= gapSteps + 1) {
+    if (current !== undefined && current.action === p.action && p.t - current.to <= maxGapSeconds) {
       current = {
         ...current,
         to: p.t,
         toPercent: p.wouldBePercent,
         writes: current.writes + 1,
-        lastIndex: i,
         actualPercent: p.actualPercent,
         reasons: current.reasons.includes(p.reason) ? current.reasons : [...current.reasons, p.reason],
       };
@@ -111,20 +110,10 @@ export function episodes(points: readonly BacktestPoint[], gapSteps = 4): Episod
       writes: 1,
       reasons: [p.reason],
       actualPercent: p.actualPercent,
-      lastIndex: i,
     };
     out.push(current);
   });
-  return out.map(({ action, from, to, fromPercent, toPercent, writes, reasons, actualPercent }) => ({
-    action,
-    from,
-    to,
-    fromPercent,
-    toPercent,
-    writes,
-    reasons,
-    actualPercent,
-  }));
+  return out;
 }
 
 function meanPercent(

@@ -3,6 +3,7 @@
  * live signals (src/signals/promql.ts and the policy's overrides) and the same classification of answers
  * into signals, so that a step of history reads exactly as a live cycle at that instant would have.
  */
+import { Agent as HttpsAgent } from 'node:https';
 import { PrometheusDriver } from 'prometheus-query';
 import type { Signal, SignalName } from '../core/types.js';
 import { SIGNAL_NAMES } from '../core/types.js';
@@ -77,6 +78,8 @@ export interface RangeReaderOptions {
   readonly timeoutMs: number;
   readonly bearerToken?: string;
   readonly basicAuth?: BasicAuth;
+  /** PEM certificates trusted for an https Prometheus instead of Node's built-in roots. */
+  readonly ca?: string;
   readonly maxPointsPerRequest?: number;
   /** Called after each range request, with the requests done and the total known so far. */
   readonly onProgress?: (done: number, total: number) => void;
@@ -96,10 +99,12 @@ export class PrometheusRangeReader {
     this.#timeoutMs = options.timeoutMs;
     this.#maxPoints = options.maxPointsPerRequest ?? DEFAULT_MAX_POINTS_PER_REQUEST;
     this.#onProgress = options.onProgress;
-    this.#secrets = [options.bearerToken, options.basicAuth?.password].filter(
+    this.#secrets = [options.bearerToken, options.basicAuth?.password, urlPassword(options.url)].filter(
       (s): s is string => s !== undefined && s !== '',
     );
     const timeoutMs = options.timeoutMs;
+    const httpsAgent =
+      options.ca !== undefined ? new HttpsAgent({ ca: options.ca, keepAlive: true }) : undefined;
     this.#driver = new PrometheusDriver({
       endpoint: options.url,
       baseURL: '/api/v1/',
@@ -113,6 +118,7 @@ export class PrometheusRangeReader {
         // axios' timeout only limits socket inactivity; a server that trickles bytes needs a hard deadline.
         onFulfilled: (config) => {
           config.signal = AbortSignal.timeout(timeoutMs);
+          if (httpsAgent !== undefined) config.httpsAgent = httpsAgent;
           return config;
         },
       },
@@ -175,6 +181,14 @@ export class PrometheusRangeReader {
     let out = text;
     for (const s of this.#secrets) out = out.split(s).join('[REDACTED]');
     return out;
+  }
+}
+
+function urlPassword(url: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(url).password);
+  } catch {
+    return undefined;
   }
 }
 

@@ -88,7 +88,7 @@ export function replay(input: ReplayInput): ReplayOutput {
       );
     } else if (!f.trusted) {
       warnings.push(
-        `${s}: the fit is not trusted (${f.why ?? 'poor fit'}); the replay uses it anyway, so read its verdicts with care.`,
+        `${s}: the fit is not trusted: ${f.why ?? 'poor fit'}. The replay uses it anyway, so read its verdicts with care.`,
       );
     }
   }

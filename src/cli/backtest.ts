@@ -22,6 +22,7 @@ export interface BacktestFlags {
   out?: string;
   assumePercent?: string;
   prometheusUrl?: string;
+  prometheusCaFile?: string;
   primaryService?: string;
   productionQuery?: string;
 }
@@ -95,6 +96,7 @@ export async function runBacktestCommand(
     }
     const prom = resolvePrometheusConfig({
       ...(flags.prometheusUrl !== undefined && { flagUrl: flags.prometheusUrl }),
+      ...(flags.prometheusCaFile !== undefined && { flagCaFile: flags.prometheusCaFile }),
       env,
     });
 
@@ -116,6 +118,7 @@ export async function runBacktestCommand(
       timeoutMs: prom.timeoutMs,
       ...(prom.bearerToken !== undefined && { bearerToken: prom.bearerToken }),
       ...(prom.basicAuth !== undefined && { basicAuth: prom.basicAuth }),
+      ...(prom.ca !== undefined && { ca: prom.ca }),
       ...(progress !== undefined && { onProgress: progress }),
     });
     let result: Awaited<ReturnType<typeof runBacktest>>;
@@ -187,6 +190,10 @@ export function register(program: Command): void {
     .option(
       '--prometheus-url <url>',
       'Prometheus base URL (env PROMETHEUS_URL, default http://localhost:9090)',
+    )
+    .option(
+      '--prometheus-ca-file <file>',
+      'PEM CA bundle that verifies an https Prometheus (env PROMETHEUS_CA_FILE, default: system roots)',
     )
     .option(
       '--primary-service <name[.namespace]>',

@@ -25,6 +25,7 @@ import {
   type Scenario,
   startHistoryPrometheus,
 } from '../support/history.js';
+import { makeTestCertificates, startReverseProxy } from '../support/tls.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CAPACITY = PLANT.capacityRps;
@@ -378,6 +379,38 @@ describe('runBacktestCommand', () => {
     expect(err.endsWith('\r\x1b[K')).toBe(true);
     const plain = await run({});
     expect(plain.stderr).toBe('');
+  });
+
+  it('reads through an https Prometheus with a private CA and a bearer token, which it never prints', async () => {
+    const certs = await makeTestCertificates();
+    const proxy = await startReverseProxy({
+      upstream: prom.url,
+      tls: { cert: certs.serverCert, key: certs.serverKey },
+      handle: (req) =>
+        req.body.includes('mirror_autoscaler_mirror_percent')
+          ? {
+              kind: 'respond',
+              status: 500,
+              body: `{"status":"error","error":"denied ${req.headers.authorization}"}`,
+            }
+          : { kind: 'forward' },
+    });
+    try {
+      const c = collector();
+      const env = { PROMETHEUS_CA_FILE: certs.caFile, PROMETHEUS_BEARER_TOKEN: 's3cret-token' };
+      const code = await runBacktestCommand(flags({ prometheusUrl: proxy.url }), c.io, env, prom.end);
+      expect(code).toBe(1);
+      expect(c.err()).toMatch(
+        /^backtest: mirror percentage of policy checkout: range query .* failed: HTTP 500: denied Bearer \[REDACTED\]/,
+      );
+      expect(c.err()).not.toContain('s3cret-token');
+      expect(proxy.requests.length).toBeGreaterThan(0);
+      expect(proxy.requests.every((r) => r.path === '/api/v1/query_range')).toBe(true);
+      expect(proxy.requests.every((r) => r.headers.authorization === 'Bearer s3cret-token')).toBe(true);
+    } finally {
+      await proxy.close();
+      await certs.remove();
+    }
   });
 
   it('writes the HTML report with --out', async () => {

@@ -161,7 +161,7 @@ describe('replay', () => {
       name: 'an untrusted fit is used, with a warning',
       fits: [{ ...CPU_FIT, trusted: false, why: 'the mirrored rate hardly varied' }],
       warning:
-        /cpuUtilization: the fit is not trusted \(the mirrored rate hardly varied\); the replay uses it anyway/,
+        /cpuUtilization: the fit is not trusted: the mirrored rate hardly varied\. The replay uses it anyway/,
     },
     {
       name: 'a fit without points leaves the signal missing',

@@ -4,10 +4,16 @@
 import { SIGNAL_NAMES } from '../core/types.js';
 import type { MirrorPolicy } from '../policy/types.js';
 import { capacityOf, DEFAULT_FIT_OPTIONS, type FitOptions, fitSignal } from './fit.js';
-import type { History } from './history.js';
+import { type History, mirrorRatio } from './history.js';
 import { type HistoryRequest, type PrometheusRangeReader, readHistory } from './prometheus.js';
 import { replay } from './replay.js';
 import type { BacktestResult, SignalFit } from './types.js';
+
+/**
+ * How far the received rate may stray from production * percent before the backtest says so: sampling,
+ * rate windows and retries move it a little, a wrong production query by far more.
+ */
+export const MIRROR_RATIO_TOLERANCE = 1.25;
 
 /**
  * Fits every guardrail of the policy on the history and replays the policy through the fits. Pure.
@@ -31,6 +37,12 @@ export function backtestHistory(
   if (capacityRps === null) {
     warnings.push(
       'No trusted fit reaches its guardrail, so the capacity of the mirror target is unknown: the replay rests on untrusted fits.',
+    );
+  }
+  const ratio = mirrorRatio(history);
+  if (ratio !== undefined && (ratio < 1 / MIRROR_RATIO_TOLERANCE || ratio > MIRROR_RATIO_TOLERANCE)) {
+    warnings.push(
+      `The target received ${Math.round(ratio * 100)} % of production traffic times the percentage in effect (median over the history; 100 % expected): the production query may count another service (see --primary-service, --production-query) or the percentage may be wrong, and the replay's mirrored rates are off by as much.`,
     );
   }
   if (history.stepSeconds !== policy.intervalSeconds) {

@@ -30,3 +30,25 @@ export function present(series: Series): number {
   for (const v of series) if (v !== null) n++;
   return n;
 }
+
+/**
+ * Median, over the steps that have all three, of the rate the target received divided by production *
+ * percent / 100. About 1 when the production query and the percentage describe the route the target is
+ * mirrored from; far from 1 when the production query counts another service, or the target also serves other
+ * traffic. Undefined when no step has all three with traffic.
+ */
+export function mirrorRatio(history: History): number | undefined {
+  const ratios: number[] = [];
+  history.times.forEach((_, i) => {
+    const production = history.productionRps[i] ?? null;
+    const percent = history.actualPercent[i] ?? null;
+    const mirrored = history.mirroredRps[i] ?? null;
+    if (production === null || percent === null || mirrored === null) return;
+    const expected = (production * percent) / 100;
+    if (expected > 0 && Number.isFinite(mirrored) && mirrored >= 0) ratios.push(mirrored / expected);
+  });
+  if (ratios.length === 0) return undefined;
+  ratios.sort((a, b) => a - b);
+  const mid = Math.floor(ratios.length / 2);
+  return ratios.length % 2 === 1 ? (ratios[mid] ?? 0) : ((ratios[mid - 1] ?? 0) + (ratios[mid] ?? 0)) / 2;
+}

@@ -85,6 +85,8 @@ describe('backtest of a known plant', () => {
     const error = Math.abs((clean.capacityRps ?? 0) - CAPACITY) / CAPACITY;
     expect(error, `capacity ${clean.capacityRps} req/s vs ${CAPACITY}`).toBeLessThan(0.15);
     expect(clean.percentSource).toBe('metric');
+    // Clean history: nothing to warn about (the production query matches what the target received).
+    expect(clean.warnings).toEqual([]);
     expect(clean.points).toHaveLength(2881);
   });
 

@@ -440,9 +440,17 @@ export async function readHistory(reader: PrometheusRangeReader, request: Histor
     }
   }
 
+  // Series missing for the same cause (a scrape gap hides every Istio signal at once) make one sentence.
+  const grouped = new Map<string, string[]>();
   for (const [name, count] of absentCount) {
+    const key = `${count}\u0000${firstAbsent.get(name) ?? 'unknown'}`;
+    grouped.set(key, [...(grouped.get(key) ?? []), name]);
+  }
+  for (const [key, names] of grouped) {
+    const [count, first] = key.split('\u0000');
+    const verb = names.length === 1 ? 'has' : 'have';
     warnings.push(
-      `${name} of ${target} has no value at ${count} of ${times.length} steps (first: ${firstAbsent.get(name) ?? 'unknown'}).`,
+      `${names.join(', ')} of ${target} ${verb} no value at ${count} of ${times.length} steps (first: ${first}).`,
     );
   }
 

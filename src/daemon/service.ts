@@ -85,7 +85,7 @@ export async function startService(
     },
     settings.prometheusCaFile,
   );
-  const routes = new KubernetesRouteStore(kc);
+  const routes = new KubernetesRouteStore(kc, { onApiError: (e) => metrics.recordKubernetesFailure(e) });
   const events = settings.dryRun
     ? undefined
     : new EventRecorder(kc, {

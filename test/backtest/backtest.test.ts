@@ -7,13 +7,17 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBacktest } from '../../src/backtest/backtest.js';
 import { BacktestError, PrometheusRangeReader } from '../../src/backtest/prometheus.js';
+import { REPORT_COLORS, renderHtmlReport } from '../../src/backtest/report.js';
 import type { BacktestResult } from '../../src/backtest/types.js';
 import { type BacktestFlags, type BacktestIo, runBacktestCommand } from '../../src/cli/backtest.js';
 import { parsePolicy } from '../../src/policy/index.js';
 import type { MirrorPolicy } from '../../src/policy/types.js';
+import { chromiumLaunchOptions, chromiumMissing, countColor, decodePng, hexRgb } from '../support/browser.js';
 import {
   CLEAN,
   CPU_LIMIT,
@@ -125,6 +129,40 @@ describe('backtest of a known plant', () => {
     expect(again.points).toEqual(clean.points);
     // 5 queries (traffic, CPU, p99, production, percentage) x ceil(2881 / 700) = 5 chunks.
     expect(progress.at(-1)).toEqual([25, 25]);
+  });
+});
+
+// The README's screenshot is this report: UPDATE_SCREENSHOT=1 rewrites docs/backtest-report.png.
+describe.skipIf(chromiumMissing() !== undefined && !process.env.CI)('the report of the known plant', () => {
+  it('opens in headless Chromium with the would-be and the actual percentage drawn, fetching nothing', async () => {
+    const file = join(dir, 'clean.html');
+    writeFileSync(file, renderHtmlReport(clean));
+    const browser = await chromium.launch(chromiumLaunchOptions());
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
+      const requests: string[] = [];
+      const errors: string[] = [];
+      page.on('request', (r) => requests.push(r.url()));
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(pathToFileURL(file).href, { waitUntil: 'load', timeout: 10_000 });
+      await page.waitForFunction(
+        () => (globalThis as unknown as { backtestCharts?: unknown[] }).backtestCharts?.length === 2,
+        undefined,
+        { timeout: 5_000 },
+      );
+      expect(errors).toEqual([]);
+      expect(requests.filter((u) => !u.startsWith('file://'))).toEqual([]);
+      const img = decodePng(await page.locator('#chart-percent canvas').screenshot());
+      expect(countColor(img, hexRgb(REPORT_COLORS.actualPercent))).toBeGreaterThan(200);
+      expect(countColor(img, hexRgb(REPORT_COLORS.wouldBePercent))).toBeGreaterThan(200);
+      const shot =
+        process.env.UPDATE_SCREENSHOT === '1'
+          ? join(ROOT, 'docs', 'backtest-report.png')
+          : join(dir, 'clean.png');
+      await page.screenshot({ path: shot, fullPage: true });
+    } finally {
+      await browser.close();
+    }
   });
 });
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -450,10 +450,6 @@ describe('jsonForScript', () => {
 // ---------- in Chromium ----------
 
 const missing = chromiumMissing();
-const screenshotPath =
-  process.env.UPDATE_SCREENSHOT === '1'
-    ? resolve(dirname(fileURLToPath(import.meta.url)), '../../docs/backtest-report.png')
-    : undefined;
 
 if (missing !== undefined && !process.env.CI) {
   // Said out loud: a skipped describe is easy to miss in a long run.
@@ -594,9 +590,8 @@ describe.skipIf(missing !== undefined)(
         expect(countColor(rpsImg, hexRgb(c)), c).toBeGreaterThan(200);
       }
 
-      const target = screenshotPath ?? join(dir, 'backtest-report.png');
-      mkdirSync(dirname(target), { recursive: true });
-      await o.page.screenshot({ path: target, fullPage: true });
+      // The README's screenshot comes from a real backtest (test/backtest/backtest.test.ts); this one is for looking at.
+      await o.page.screenshot({ path: join(dir, 'backtest-report.png'), fullPage: true });
       await o.page.context().close();
     });
 

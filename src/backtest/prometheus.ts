@@ -3,8 +3,7 @@
  * live signals (src/signals/promql.ts and the policy's overrides) and the same classification of answers
  * into signals, so that a step of history reads exactly as a live cycle at that instant would have.
  */
-import { Agent as HttpsAgent } from 'node:https';
-import { PrometheusDriver } from 'prometheus-query';
+import type { PrometheusDriver } from 'prometheus-query';
 import type { Signal, SignalName } from '../core/types.js';
 import { SIGNAL_NAMES } from '../core/types.js';
 import { renderQuery } from '../policy/query.js';
@@ -19,6 +18,7 @@ import {
   type QueryOutcome,
   type VectorSample,
 } from '../signals/classify.js';
+import { createPrometheusDriver, credentialForms, redactSecrets } from '../signals/client.js';
 import type { BasicAuth } from '../signals/config.js';
 import { DEFAULT_STALE_AFTER_SECONDS } from '../signals/prometheus.js';
 import { cpuQuery, latencyQuery, trafficQuery, type WorkloadRef, windowDuration } from '../signals/promql.js';
@@ -99,30 +99,8 @@ export class PrometheusRangeReader {
     this.#timeoutMs = options.timeoutMs;
     this.#maxPoints = options.maxPointsPerRequest ?? DEFAULT_MAX_POINTS_PER_REQUEST;
     this.#onProgress = options.onProgress;
-    this.#secrets = [options.bearerToken, options.basicAuth?.password, urlPassword(options.url)].filter(
-      (s): s is string => s !== undefined && s !== '',
-    );
-    const timeoutMs = options.timeoutMs;
-    const httpsAgent =
-      options.ca !== undefined ? new HttpsAgent({ ca: options.ca, keepAlive: true }) : undefined;
-    this.#driver = new PrometheusDriver({
-      endpoint: options.url,
-      baseURL: '/api/v1/',
-      preferPost: true,
-      timeout: timeoutMs,
-      ...(options.bearerToken !== undefined && {
-        headers: { Authorization: `Bearer ${options.bearerToken}` },
-      }),
-      ...(options.basicAuth !== undefined && { auth: { ...options.basicAuth } }),
-      requestInterceptor: {
-        // axios' timeout only limits socket inactivity; a server that trickles bytes needs a hard deadline.
-        onFulfilled: (config) => {
-          config.signal = AbortSignal.timeout(timeoutMs);
-          if (httpsAgent !== undefined) config.httpsAgent = httpsAgent;
-          return config;
-        },
-      },
-    });
+    this.#secrets = credentialForms(options);
+    this.#driver = createPrometheusDriver(options);
   }
 
   /** Announces `n` more requests, so the progress total is known before they run. */
@@ -178,17 +156,7 @@ export class PrometheusRangeReader {
   }
 
   #redact(text: string): string {
-    let out = text;
-    for (const s of this.#secrets) out = out.split(s).join('[REDACTED]');
-    return out;
-  }
-}
-
-function urlPassword(url: string): string | undefined {
-  try {
-    return decodeURIComponent(new URL(url).password);
-  } catch {
-    return undefined;
+    return redactSecrets(text, this.#secrets);
   }
 }
 

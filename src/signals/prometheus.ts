@@ -7,10 +7,8 @@
  * on one window cost 3 x ceil(N / 500) queries: 3 for 1 to 500, 6 for 1,000. Override queries add one query per
  * (policy, overridden signal) because their text differs per policy.
  */
-import { Buffer } from 'node:buffer';
-import { Agent as HttpsAgent } from 'node:https';
 import { performance } from 'node:perf_hooks';
-import { PrometheusDriver } from 'prometheus-query';
+import type { PrometheusDriver } from 'prometheus-query';
 import type { Signal, SignalName, Signals } from '../core/types.js';
 import {
   type ClassifyContext,
@@ -28,6 +26,7 @@ import {
   type WorkloadObservations,
   type WorkloadSignals,
 } from './classify.js';
+import { bodySnippet, createPrometheusDriver, credentialForms, redactSecrets } from './client.js';
 import { type BasicAuth, DEFAULT_TIMEOUT_MS, PrometheusConfigError, redactUrl } from './config.js';
 import {
   CPU_LABELS,
@@ -143,61 +142,19 @@ export class PrometheusSignalSource implements SignalSource {
     this.#logger = options.logger;
     this.#onQuery = options.onQuery;
 
+    const client = {
+      url,
+      timeoutMs: this.#timeoutMs,
+      bearerToken: options.bearerToken,
+      basicAuth: options.basicAuth,
+      ca: options.ca,
+    };
     // Every form a credential can take on the wire, so that none of them survives into a message.
-    this.#secrets = [];
-    if (options.bearerToken !== undefined) this.#secrets.push(options.bearerToken);
-    if (options.basicAuth !== undefined) {
-      const { username, password } = options.basicAuth;
-      this.#secrets.push(password, Buffer.from(`${username}:${password}`).toString('base64'));
-    }
-    const { username: urlUser, password: urlPassword } = safeUserinfo(url);
-    if (urlPassword !== '') {
-      this.#secrets.push(urlPassword, safeDecode(urlPassword));
-      // axios turns URL userinfo into a Basic header (raw or decoded, depending on version): a gateway that
-      // quotes the header back must not get the password into a message either.
-      for (const pair of [`${urlUser}:${urlPassword}`, `${safeDecode(urlUser)}:${safeDecode(urlPassword)}`]) {
-        this.#secrets.push(Buffer.from(pair).toString('base64'));
-      }
-    }
-    this.#secrets = this.#secrets.filter((s) => s.length > 0);
+    this.#secrets = credentialForms(client);
 
     this.#tracker = new PrometheusStatusTracker(this.#logger, redactUrl(url));
 
-    const timeoutMs = this.#timeoutMs;
-    // One agent for every query: the custom CA applies to all of them, and keep-alive saves a TLS handshake each.
-    const httpsAgent =
-      options.ca !== undefined ? new HttpsAgent({ ca: options.ca, keepAlive: true }) : undefined;
-    this.#driver = new PrometheusDriver({
-      endpoint: url,
-      baseURL: '/api/v1/',
-      // Batched selectors can be tens of kilobytes: POST keeps them out of URL length limits.
-      preferPost: true,
-      timeout: timeoutMs,
-      ...(options.bearerToken !== undefined && {
-        headers: { Authorization: `Bearer ${options.bearerToken}` },
-      }),
-      ...(options.basicAuth !== undefined && { auth: { ...options.basicAuth } }),
-      requestInterceptor: {
-        // axios' own timeout only limits socket inactivity; a server that trickles bytes needs a hard deadline.
-        onFulfilled: (config) => {
-          config.signal = AbortSignal.timeout(timeoutMs);
-          if (httpsAgent !== undefined) config.httpsAgent = httpsAgent;
-          return config;
-        },
-      },
-      responseInterceptor: {
-        onFulfilled: (response) => response,
-        onRejected: (error: unknown) => {
-          // prometheus-query drops the HTTP status of an error whose body is not Prometheus JSON (a proxy's
-          // 502 page, say); reshape the body so the status survives into the message.
-          const response = (error as { response?: { status?: number; data?: unknown } } | null)?.response;
-          if (response !== undefined && (typeof response.data !== 'object' || response.data === null)) {
-            response.data = { status: 'error', error: `non-JSON body${snippet(response.data)}` };
-          }
-          return Promise.reject(error);
-        },
-      },
-    });
+    this.#driver = createPrometheusDriver(client);
   }
 
   /**
@@ -410,9 +367,7 @@ export class PrometheusSignalSource implements SignalSource {
   }
 
   #redact(text: string): string {
-    let out = text;
-    for (const s of this.#secrets) out = out.split(s).join('[REDACTED]');
-    return out;
+    return redactSecrets(text, this.#secrets);
   }
 }
 
@@ -432,23 +387,6 @@ function positive(name: string, v: number): number {
   if (!Number.isFinite(v) || v <= 0)
     throw new PrometheusConfigError(name, `must be a positive number (got ${v})`);
   return v;
-}
-
-function safeUserinfo(url: string): { username: string; password: string } {
-  try {
-    const u = new URL(url);
-    return { username: u.username, password: u.password };
-  } catch {
-    return { username: '', password: '' };
-  }
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }
 
 function overrideId(key: string, signal: SignalName): string {
@@ -568,20 +506,13 @@ function describeError(err: unknown, timeoutMs: number, depth = 0): string {
       case 'ssl_error':
         return `TLS error: ${message}`;
       case 'client_error':
-        return `malformed response: not Prometheus API JSON${snippet(e.data)}`;
+        return `malformed response: not Prometheus API JSON${bodySnippet(e.data)}`;
       default:
         return `${String(e.errorType)}: ${message}`;
     }
   }
   if (err instanceof Error) return `malformed response: ${err.message}`;
   return `unexpected error: ${String(err)}`;
-}
-
-function snippet(data: unknown): string {
-  if (data === undefined || data === null || data === '') return '';
-  const text = typeof data === 'string' ? data : JSON.stringify(data);
-  const short = text.length > 60 ? `${text.slice(0, 60)}…` : text;
-  return ` (body starts ${JSON.stringify(short)})`;
 }
 
 /** Runs tasks with at most `limit` in flight. Tasks handle their own errors. */

@@ -185,6 +185,44 @@ interface Destination {
   readonly subset?: string;
 }
 
+/** One entry of a route's `mirrors:` list, with its destination read. */
+interface MirrorsEntry {
+  readonly index: number;
+  readonly destination: Destination;
+  readonly entry: JsonObject;
+}
+
+/** The entries of a route's `mirrors:` list (none when it is not set), or why its shape is wrong. */
+function readMirrorsEntries(
+  route: JsonObject,
+  routeWhere: string,
+  label: string,
+  id: string,
+): MirrorsEntry[] | MeshError {
+  if (!isSet(route.mirrors)) return [];
+  if (!Array.isArray(route.mirrors)) {
+    return new MeshError(
+      'InvalidMirror',
+      id,
+      `${routeWhere}: mirrors: must be a list of {destination, percentage} (got ${show(route.mirrors)})`,
+    );
+  }
+  const out: MirrorsEntry[] = [];
+  for (const [j, entry] of route.mirrors.entries()) {
+    if (!isObject(entry)) {
+      return new MeshError(
+        'InvalidMirror',
+        id,
+        `${routeWhere}: mirrors[${j}]: must be an object (got ${show(entry)})`,
+      );
+    }
+    const d = readDestination(entry.destination, `mirrors[${j}].destination`, label, id);
+    if (d instanceof MeshError) return d;
+    out.push({ index: j, destination: d, entry });
+  }
+  return out;
+}
+
 function readDestination(value: unknown, field: string, label: string, id: string): Destination | MeshError {
   const where = `VirtualService ${id}: ${label}`;
   if (!isObject(value)) {
@@ -332,27 +370,11 @@ export function locateMirrors(
       seen.push(d.host);
     }
     const mirrorsTargets: { index: number; destination: Destination; entry: JsonObject }[] = [];
-    if (isSet(route.mirrors)) {
-      if (!Array.isArray(route.mirrors)) {
-        return new MeshError(
-          'InvalidMirror',
-          id,
-          `${routeWhere}: mirrors: must be a list of {destination, percentage} (got ${show(route.mirrors)})`,
-        );
-      }
-      for (const [j, entry] of route.mirrors.entries()) {
-        if (!isObject(entry)) {
-          return new MeshError(
-            'InvalidMirror',
-            id,
-            `${routeWhere}: mirrors[${j}]: must be an object (got ${show(entry)})`,
-          );
-        }
-        const d = readDestination(entry.destination, `mirrors[${j}].destination`, label, id);
-        if (d instanceof MeshError) return d;
-        seen.push(d.host);
-        if (matches(d)) mirrorsTargets.push({ index: j, destination: d, entry });
-      }
+    const entries = readMirrorsEntries(route, routeWhere, label, id);
+    if (entries instanceof MeshError) return entries;
+    for (const e of entries) {
+      seen.push(e.destination.host);
+      if (matches(e.destination)) mirrorsTargets.push(e);
     }
     const mirrorTargets = mirror !== undefined && matches(mirror);
     if (
@@ -487,28 +509,12 @@ export function checkMirrorFields(vs: VirtualService): MeshError | undefined {
       const p = readPercentNumber(route[field], field, routeWhere, id, true);
       if (p instanceof MeshError) return p;
     }
-    if (isSet(route.mirrors)) {
-      if (!Array.isArray(route.mirrors)) {
-        return new MeshError(
-          'InvalidMirror',
-          id,
-          `${routeWhere}: mirrors: must be a list of {destination, percentage} (got ${show(route.mirrors)})`,
-        );
-      }
-      for (const [j, entry] of route.mirrors.entries()) {
-        if (!isObject(entry)) {
-          return new MeshError(
-            'InvalidMirror',
-            id,
-            `${routeWhere}: mirrors[${j}]: must be an object (got ${show(entry)})`,
-          );
-        }
-        const d = readDestination(entry.destination, `mirrors[${j}].destination`, label, id);
-        if (d instanceof MeshError) return d;
-        if (isSet(entry.percentage)) {
-          const p = readPercentObject(entry.percentage, `mirrors[${j}].percentage`, routeWhere, id);
-          if (p instanceof MeshError) return p;
-        }
+    const entries = readMirrorsEntries(route, routeWhere, label, id);
+    if (entries instanceof MeshError) return entries;
+    for (const { index: j, entry } of entries) {
+      if (isSet(entry.percentage)) {
+        const p = readPercentObject(entry.percentage, `mirrors[${j}].percentage`, routeWhere, id);
+        if (p instanceof MeshError) return p;
       }
     }
   }

@@ -61,7 +61,7 @@ export const CONTENDER_LABELS: Record<ContenderId, string> = {
   oracle: 'oracle',
 };
 
-/** The targets for our controller. */
+/** The targets for our controller (see bench/README.md). */
 export const TARGETS = {
   /** Mirrored requests as a share of the oracle's, at least. */
   share: 0.9,
@@ -422,7 +422,7 @@ function cellOf(results: ControlResults, contender: ContenderId, scenario: Scena
 }
 
 /**
- * Judges our controller against the issue's targets on every scenario. Every target is judged on the worst
+ * Judges our controller against its targets on every scenario. Every target is judged on the worst
  * seed (the figures hold for every seed, not on average), except "beats", which compares mean mirrored
  * shares with every non-oracle contender whose worst seed stays within the breach limit.
  */

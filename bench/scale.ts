@@ -50,7 +50,7 @@ const SELF = fileURLToPath(import.meta.url);
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const OUT_DIR = join(ROOT, 'bench', 'out');
 
-/** The issue's targets; `size` is the fleet size they are judged at. */
+/** The targets; `size` is the fleet size they are judged at. */
 export const TARGETS = {
   size: 1000,
   decisionMs: 20,

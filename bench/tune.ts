@@ -1,6 +1,6 @@
 /**
  * Control-quality table for tuning the decision core: every scenario over several seeds, with the default
- * simulator policy, against the issue's targets. Run: `npx tsx bench/tune.ts [seeds] [durationSeconds]`.
+ * simulator policy, against the control targets. Run: `npx tsx bench/tune.ts [seeds] [durationSeconds]`.
  */
 import { SCENARIO_NAMES, type SimSummary, simulate } from '../src/sim/index.js';
 

@@ -24,7 +24,13 @@ import {
   type V1LeaseSpec,
   V1MicroTime,
 } from '@kubernetes/client-node';
-import { ConflictError, ForbiddenError, NotFoundError, type RequestContext } from '../mesh/errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  KubernetesApiError,
+  NotFoundError,
+  type RequestContext,
+} from '../mesh/errors.js';
 import { toKubernetesError } from '../mesh/kubernetes.js';
 import { createLogger } from './audit.js';
 
@@ -76,6 +82,11 @@ export interface LeaseElectorOptions {
   readonly onStoppedLeading: () => void;
   /** Default: the process root logger (pino, JSON on stdout). */
   readonly logger?: LeaseLogger;
+  /**
+   * Called with the typed error of every failed Lease request, e.g. to count it; not for the 404 of a Lease
+   * that does not exist yet, which is how election starts.
+   */
+  readonly onApiError?: (err: KubernetesApiError) => void;
 }
 
 /** Options after defaults and validation. */
@@ -285,6 +296,7 @@ export class LeaseElector {
   private stopping: Promise<void> | undefined;
   private readonly stopController = new AbortController();
   private loopTimer: NodeJS.Timeout | undefined;
+  private readonly onApiError: ((err: KubernetesApiError) => void) | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
 
   /** @throws LeaseOptionsError when an option is invalid (see validateLeaseOptions). */
@@ -298,6 +310,7 @@ export class LeaseElector {
     }
     this.api = kc.makeApiClient(CoordinationV1Api);
     this.now = options.now ?? Date.now;
+    this.onApiError = options.onApiError;
     this.logger = options.logger ?? createLogger().child({ component: 'lease' });
     this.onStartedLeading = options.onStartedLeading;
     this.onStoppedLeading = options.onStoppedLeading;
@@ -522,7 +535,11 @@ export class LeaseElector {
     try {
       return await fn();
     } catch (err) {
-      throw toKubernetesError(err, ctx);
+      const typed = toKubernetesError(err, ctx);
+      if (typed instanceof KubernetesApiError && !(verb === 'get' && typed instanceof NotFoundError)) {
+        this.onApiError?.(typed);
+      }
+      throw typed;
     }
   }
 

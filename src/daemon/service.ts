@@ -125,6 +125,7 @@ export async function startService(
     elector = new LeaseElector(kc, {
       ...settings.lease,
       logger: logger.child({ component: 'lease' }),
+      onApiError: (e) => metrics.recordKubernetesFailure(e),
       onStartedLeading: () => {
         // Another replica may have led in between: its state, in the annotations, is newer than ours.
         daemon.states.clear();

@@ -500,6 +500,25 @@ describe('permissions', () => {
   });
 });
 
+describe('failed requests', () => {
+  it('reports every failed Lease request with its verb and code, but not the 404 of a Lease not yet created', async () => {
+    const server = await fakeServer();
+    const failed: string[] = [];
+    const c = candidate(server, 'pod-a', {
+      onApiError: (e) => failed.push(`${e.verb} ${e.code ?? 'none'}`),
+    });
+    // Absent Lease: the GET's 404 is how election starts, and the create succeeds.
+    await expect(step(c, T0)).resolves.toBe(true);
+    expect(failed).toEqual([]);
+    server.injectFault({
+      match: { resource: 'leases', verb: 'update' },
+      action: { kind: 'status', code: 500 },
+    });
+    await expect(step(c, T0 + s(2))).resolves.toBe(true);
+    expect(failed).toEqual(['update 500']);
+  });
+});
+
 describe('options', () => {
   const base = { name: NAME, namespace: NS, identity: 'pod-a' };
   const invalid: { name: string; options: Record<string, unknown>; message: string }[] = [

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { register as registerBacktest } from './backtest.js';
-import { register as registerBrake } from './brake.js';
-import { register as registerPlan } from './plan.js';
-import { register as registerRun } from './run.js';
-import { register as registerSchema } from './schema.js';
-import { register as registerSimulate } from './simulate.js';
-import { register as registerValidate } from './validate.js';
+
+/** Each command's module, loaded only when needed: `validate` or `simulate` need not load the Kubernetes client. */
+const COMMANDS: Readonly<Record<string, () => Promise<{ register(program: Command): void }>>> = {
+  validate: () => import('./validate.js'),
+  schema: () => import('./schema.js'),
+  simulate: () => import('./simulate.js'),
+  plan: () => import('./plan.js'),
+  run: () => import('./run.js'),
+  brake: () => import('./brake.js'),
+  backtest: () => import('./backtest.js'),
+};
 
 const program = new Command()
   .name('mirror-autoscaler')
@@ -17,12 +21,13 @@ const program = new Command()
   .showHelpAfterError()
   .enablePositionalOptions();
 
-registerValidate(program);
-registerSchema(program);
-registerSimulate(program);
-registerPlan(program);
-registerRun(program);
-registerBrake(program);
-registerBacktest(program);
+// The first word that is not an option names the command (the program's own options take no value); help,
+// an unknown word or none at all registers every command, so that commander can list them or suggest one.
+const word = process.argv.slice(2).find((a) => !a.startsWith('-'));
+const load = word !== undefined && Object.hasOwn(COMMANDS, word) ? [word] : Object.keys(COMMANDS);
+for (const name of load) {
+  const module = await COMMANDS[name]?.();
+  module?.register(program);
+}
 
 await program.parseAsync(process.argv);

@@ -147,6 +147,25 @@ export const LAW = {
    * worth closing up (a CPU-bound target at severity 0.8 mirrors under 80 % of what it could).
    */
   topUpGap: 0.04,
+  /**
+   * A raise aims this many times the spread of the recent readings (highest minus lowest, each carried to
+   * the percentage now) below the target: where readings scatter, the truth between them does too, and a
+   * raise sized on a low one lands above the limit. Quiet signals keep the full target.
+   */
+  noiseMargin: 1,
+  /**
+   * A trend counts when each reading is at least the one before minus this (in severity), and the newest is
+   * above the oldest: a slow drift (capacity ramping down, production climbing) moves less per interval
+   * than the noise of one reading, so strictly rising triples of it are rare and the drift showed only as
+   * a breach.
+   */
+  trendSlack: 0.01,
+  /**
+   * A steady rise is met with a decrease once it projects above this severity by the next cycle, not only
+   * above the limit: the projection is linear while the readings lag the truth by half a window, and a drift
+   * often accelerates (severity goes with 1 / capacity), so waiting for the projection to cross 1 was late.
+   */
+  easeAbove: 0.98,
 } as const;
 
 const HOUR_SECONDS = 3600;
@@ -455,7 +474,9 @@ function trend(ctx: Context, name: SignalName): number {
     if (sv === null || r[1] <= 0 || ctx.p / r[1] > LAW.maxProjection) return 0;
     xs.push([r[0], project(sv, r[1], ctx.p, e)]);
   }
-  for (let i = 1; i < xs.length; i++) if ((xs[i - 1]?.[1] ?? 0) <= (xs[i]?.[1] ?? 0)) return 0;
+  for (let i = 1; i < xs.length; i++)
+    if ((xs[i - 1]?.[1] ?? 0) <= (xs[i]?.[1] ?? 0) - LAW.trendSlack) return 0;
+  if ((xs[0]?.[1] ?? 0) <= (xs[xs.length - 1]?.[1] ?? 0)) return 0;
   const [t0, s0] = xs[0] ?? [0, 0];
   const [t1, s1] = xs[xs.length - 1] ?? [0, 0];
   return t1 > t0 ? (s0 - s1) / (t1 - t0) : 0;
@@ -587,8 +608,9 @@ function anticipate(ctx: Context): Outcome | undefined {
   if (ctx.visibility === 1) {
     let over: readonly [SignalName, number] | undefined;
     for (const [name, s] of ctx.values) {
-      const now = s + trend(ctx, name) * trendDelayS(ctx);
-      if (now > 1 && (over === undefined || now > over[1])) over = [name, now];
+      const rise = trend(ctx, name);
+      const now = s + rise * trendDelayS(ctx);
+      if (rise > 0 && now > LAW.easeAbove && (over === undefined || now > over[1])) over = [name, now];
     }
     if (over !== undefined) {
       const to = Math.max(cfg.lo, floorQ(p * (cfg.target / over[1])));
@@ -667,6 +689,7 @@ function raise(ctx: Context): Outcome {
   // Inside the hold band (a top-up), the highest recent reading counts, not the median.
   const inBand = worst(ctx.values)[1] > 1 - cfg.hysteresis;
   const smoothed: Array<readonly [SignalName, number]> = [];
+  const spreads: number[] = [];
   for (const [name] of ctx.values) {
     const e = elasticityOf(ctx, name);
     const xs: number[] = [];
@@ -681,6 +704,7 @@ function raise(ctx: Context): Outcome {
     }
     const base = xs.length >= 3 && !inBand ? median(xs) : Math.max(...xs);
     smoothed.push([name, base + trend(ctx, name) * trendDelayS(ctx)]);
+    spreads.push(xs.length >= 2 ? Math.max(...xs) - Math.min(...xs) : 0);
   }
   const [wName, wSev] = worst(smoothed);
   if (inBand ? wSev > cfg.target - LAW.topUpGap : wSev > 1 - cfg.hysteresis) {
@@ -693,8 +717,9 @@ function raise(ctx: Context): Outcome {
   // Size the raise from the estimated cost of the current percentage: the percentage at which the binding
   // guardrail would reach the target severity, under s ∝ percent^elasticity.
   let to = p * cfg.factor + cfg.step;
-  for (const [name, sv] of smoothed) {
-    if (sv > 0) to = Math.min(to, p * (cfg.target / sv) ** (1 / elasticityOf(ctx, name)));
+  for (const [i, [name, sv]] of smoothed.entries()) {
+    const aim = Math.max(1 - cfg.hysteresis, cfg.target - LAW.noiseMargin * (spreads[i] ?? 0));
+    if (sv > 0) to = Math.min(to, p * (aim / sv) ** (1 / elasticityOf(ctx, name)));
     if (LAW.signals[name].knee) {
       // A knee (queueing) is invisible from below: shrink factor and step with the cube of the remaining
       // distance to the target, so the last stretch is walked in small steps whatever the estimate says.

@@ -459,6 +459,30 @@ const rows: readonly Row[] = [
     message: ['rising at a steady 20 %'],
   },
   {
+    name: 'a slow drift whose readings dip by less than the noise is met before it reaches the limit',
+    decide: () =>
+      run(P, 20, [
+        { signals: sev({ cpu: 0.95 }) },
+        { signals: sev({ cpu: 0.948 }) },
+        { signals: sev({ cpu: 0.965 }) },
+      ]).last,
+    reason: 'Settling',
+    action: 'decrease',
+    message: ['rising at a steady 20 %'],
+  },
+  {
+    name: 'flat readings just under the limit are held, not eased',
+    decide: () =>
+      run(P, 20, [
+        { signals: sev({ cpu: 0.99 }) },
+        { signals: sev({ cpu: 0.99 }) },
+        { signals: sev({ cpu: 0.99 }) },
+      ]).last,
+    reason: 'WithinTolerance',
+    action: 'hold',
+    percent: 20,
+  },
+  {
     name: 'raises wait until the rate window no longer spans a gap in the data',
     decide: () =>
       run(P, 20, [{ signals: { ...sev(), errorRate: absent('QueryFailed') } }, { signals: sev(), after: 60 }])

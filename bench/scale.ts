@@ -221,11 +221,13 @@ export function fleet(size: number, namespaces: number): Member[] {
   return out;
 }
 
-function virtualServiceOf(m: Member): JsonObject {
+/** A fleet member's VirtualService: one http route, `primary`, mirroring to the member's workload. */
+export function virtualServiceOf(m: Pick<Member, 'namespace' | 'name' | 'workload' | 'percent'>): JsonObject {
   return virtualService({
     namespace: m.namespace,
     name: m.name,
     hosts: [m.name],
+    labels: { app: m.name },
     http: [
       {
         name: 'primary',
@@ -237,7 +239,27 @@ function virtualServiceOf(m: Member): JsonObject {
   });
 }
 
-function policyYaml(m: Member): string {
+/** How a member's policy differs from the benchmark's default (bounds 1–100, every 30 s over 2 m). */
+export interface PolicyShape {
+  readonly minPercent: number;
+  readonly maxPercent: number;
+  readonly intervalSeconds: number;
+  readonly windowSeconds: number;
+}
+
+const DEFAULT_SHAPE: PolicyShape = {
+  minPercent: 1,
+  maxPercent: 100,
+  intervalSeconds: 30,
+  windowSeconds: 120,
+};
+
+/** A fleet member's policy file: all three guardrails, default queries. */
+export function policyYaml(
+  m: Pick<Member, 'namespace' | 'name' | 'workload'>,
+  shape: Partial<PolicyShape> = {},
+): string {
+  const { minPercent, maxPercent, intervalSeconds, windowSeconds } = { ...DEFAULT_SHAPE, ...shape };
   return `apiVersion: mirror-autoscaler.io/v1alpha1
 kind: MirrorPolicy
 metadata:
@@ -251,14 +273,14 @@ spec:
     host: ${m.workload}
     workload: ${m.workload}
   bounds:
-    minPercent: 1
-    maxPercent: 100
+    minPercent: ${minPercent}
+    maxPercent: ${maxPercent}
   guardrails:
     cpuUtilization: 0.8
     errorRate: 0.02
     latencyP99Ms: 500
-  interval: 30s
-  window: 2m
+  interval: ${intervalSeconds}s
+  window: ${windowSeconds}s
 `;
 }
 

@@ -34,14 +34,13 @@ import {
   type JsonObject,
   VIRTUAL_SERVICES,
 } from '../test/support/fake-apiserver.js';
-import { PRIMARY_ROUTE, virtualService } from '../test/support/kube-fixtures.js';
 import {
   freePort,
   startPrometheus,
   type TestPrometheus,
   type WorkloadData,
 } from '../test/support/prometheus.js';
-import { fleet } from './scale.js';
+import { fleet, policyYaml, virtualServiceOf } from './scale.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
@@ -216,48 +215,6 @@ export function soakFleet(size: number, namespaces: number, durationSeconds: num
       data: gaps === undefined ? m.data : { ...m.data, gaps },
     };
   });
-}
-
-function virtualServiceOf(m: SoakMember): JsonObject {
-  return virtualService({
-    namespace: m.namespace,
-    name: m.name,
-    hosts: [m.name],
-    labels: { app: m.name },
-    http: [
-      {
-        name: 'primary',
-        ...PRIMARY_ROUTE,
-        mirror: { host: m.workload },
-        mirrorPercentage: { value: m.percent },
-      },
-    ],
-  });
-}
-
-function policyYaml(m: SoakMember, intervalSeconds: number): string {
-  return `apiVersion: mirror-autoscaler.io/v1alpha1
-kind: MirrorPolicy
-metadata:
-  name: ${m.name}
-spec:
-  virtualService:
-    name: ${m.name}
-    namespace: ${m.namespace}
-    route: primary
-  target:
-    host: ${m.workload}
-    workload: ${m.workload}
-  bounds:
-    minPercent: ${m.minPercent}
-    maxPercent: ${m.maxPercent}
-  guardrails:
-    cpuUtilization: 0.8
-    errorRate: 0.02
-    latencyP99Ms: 500
-  interval: ${intervalSeconds}s
-  window: ${Math.max(60, intervalSeconds)}s
-`;
 }
 
 /** The percentage in effect on a stored VirtualService's first route (100 when none is written). */
@@ -586,7 +543,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     await mkdir(policiesDir);
     await Promise.all(
       members.map((m) =>
-        writeFile(join(policiesDir, `${m.name}.yaml`), policyYaml(m, options.intervalSeconds)),
+        writeFile(
+          join(policiesDir, `${m.name}.yaml`),
+          policyYaml(m, {
+            minPercent: m.minPercent,
+            maxPercent: m.maxPercent,
+            intervalSeconds: options.intervalSeconds,
+            windowSeconds: Math.max(60, options.intervalSeconds),
+          }),
+        ),
       ),
     );
     const probe = join(dir, 'probe.mjs');

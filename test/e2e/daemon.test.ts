@@ -29,45 +29,13 @@ import {
 } from '../support/fake-apiserver.js';
 import { PRIMARY_ROUTE, virtualService } from '../support/kube-fixtures.js';
 import { freePort, startPrometheus, type TestPrometheus } from '../support/prometheus.js';
+import { pause, waitFor } from '../support/wait.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const LEASE_NAMESPACE = 'mirror-autoscaler';
 const STATE_ANNOTATION = 'state.mirror-autoscaler.io/';
-
-// ------------------------------------------------------------------------------------------ waiting
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * Polls `probe` every 50 ms until it returns something other than undefined or false.
- * @throws Error naming `what` (and `detail()`, for the logs) after `timeoutMs`.
- */
-async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs: number,
-  detail: () => string = () => '',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}\n${detail()}`);
-    }
-    await pause(50);
-  }
-}
 
 // ------------------------------------------------------------------------------------------ daemons
 

@@ -35,30 +35,6 @@ export class LogCapture extends Writable {
   }
 }
 
-/** Polls `probe` every 50 ms until it returns something other than undefined or false. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs: number,
-  detail: () => string = () => '',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}\n${detail()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** GET with a 3 s bound. */
 export async function httpGet(url: string): Promise<{ status: number; body: string }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(3000) });

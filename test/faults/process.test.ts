@@ -12,31 +12,12 @@ import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeApiServer, type JsonObject, VIRTUAL_SERVICES } from '../support/fake-apiserver.js';
 import { startPrometheus, type TestPrometheus } from '../support/prometheus.js';
+import { pause, waitFor } from '../support/wait.js';
 import { annotationsOf, labelsOf, mirroredVs, percentOf } from './harness.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'src', 'cli', 'main.ts');
 const STATE = 'state.mirror-autoscaler.io/';
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | false,
-  timeoutMs: number,
-  detail = () => '',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${detail()}`);
-    await pause(50);
-  }
-}
 
 type LogLine = Record<string, unknown>;
 

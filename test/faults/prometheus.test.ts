@@ -22,6 +22,7 @@ import {
   type WorkloadData,
 } from '../support/prometheus.js';
 import { type ProxyAction, type ReverseProxy, startReverseProxy } from '../support/tls.js';
+import { waitFor } from '../support/wait.js';
 import {
   decisions,
   httpGet,
@@ -32,7 +33,6 @@ import {
   policyYaml,
   startDaemon,
   type TestDaemon,
-  waitFor,
 } from './in-process-daemon.js';
 
 /** A healthy shadow in the hold band: 20 req/s, 20 ms, no 5xx, CPU 0.78 of 1 core against a 0.8 guardrail. */

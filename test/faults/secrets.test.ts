@@ -20,15 +20,8 @@ import {
   type ReverseProxy,
   startReverseProxy,
 } from '../support/tls.js';
-import {
-  decisions,
-  httpGet,
-  mirroredVs,
-  policyYaml,
-  runCli,
-  startDaemon,
-  waitFor,
-} from './in-process-daemon.js';
+import { waitFor } from '../support/wait.js';
+import { decisions, httpGet, mirroredVs, policyYaml, runCli, startDaemon } from './in-process-daemon.js';
 
 const marker = (what: string) => `${what}-${randomBytes(8).toString('hex')}`;
 const PROM_TOKEN = marker('promtoken');

@@ -19,6 +19,7 @@ import {
   startReverseProxy,
   type TestCertificates,
 } from '../support/tls.js';
+import { waitFor } from '../support/wait.js';
 import {
   decisions,
   httpGet,
@@ -29,7 +30,6 @@ import {
   runCli,
   startDaemon,
   type TestDaemon,
-  waitFor,
 } from './in-process-daemon.js';
 
 const CERTIFICATE_PROBLEM =

@@ -9,7 +9,7 @@ import { formatProblem, loadPolicyFile } from '../policy/index.js';
 import { checkQueryTemplate } from '../policy/query.js';
 import { PrometheusConfigError, resolvePrometheusConfig } from '../signals/config.js';
 import { isSafeName } from '../signals/promql.js';
-import { CONNECTION_HELP } from './plan.js';
+import { PROMETHEUS_HELP, prometheusOptions } from './options.js';
 import type { CommandIo } from './validate.js';
 
 /** Flags of `backtest`, as commander hands them over. */
@@ -161,11 +161,9 @@ export async function runBacktestCommand(
   }
 }
 
-const PROMETHEUS_HELP = CONNECTION_HELP.split('\nKubernetes:')[0] ?? CONNECTION_HELP;
-
 /** Registers the `backtest` command. */
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('backtest')
     .description(
       'Replay a policy over Prometheus history through a model of the mirror target fitted to that history: what would the controller have done?',
@@ -186,15 +184,8 @@ export function register(program: Command): void {
     .option(
       '--assume-percent <n>',
       'percentage in effect where mirror_autoscaler_mirror_percent has no sample (0-100)',
-    )
-    .option(
-      '--prometheus-url <url>',
-      'Prometheus base URL (env PROMETHEUS_URL, default http://localhost:9090)',
-    )
-    .option(
-      '--prometheus-ca-file <file>',
-      'PEM CA bundle that verifies an https Prometheus (env PROMETHEUS_CA_FILE, default: system roots)',
-    )
+    );
+  prometheusOptions(cmd)
     .option(
       '--primary-service <name[.namespace]>',
       "the route's primary service, whose traffic is mirrored (default: the VirtualService's name and namespace)",

@@ -13,6 +13,7 @@ import {
 } from '../mesh/index.js';
 import { formatProblem, loadPolicyDir } from '../policy/index.js';
 import type { MirrorPolicy } from '../policy/types.js';
+import { kubeconfigOption, policiesOption } from './options.js';
 import type { CommandIo } from './validate.js';
 
 /** Flags of `brake`. */
@@ -186,29 +187,21 @@ export async function runBrake(
 
 /** Registers the `brake` command. */
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('brake')
     .description(
       'Emergency brake: set every managed mirror to its minPercent and pause the automation, until --release.',
-    )
-    .addOption(
-      new Option('-p, --policies <dir>', 'directory of MirrorPolicy files')
-        .env('MIRROR_AUTOSCALER_POLICIES')
-        .default('policies'),
-    )
-    .addOption(
-      new Option('--namespace <ns>', 'only the VirtualServices in this namespace').env(
-        'MIRROR_AUTOSCALER_NAMESPACE',
-      ),
-    )
-    .option('--release', 'lift the pause the brake set (never a pause made by hand)')
-    .option('--dry-run', 'print what would be done; write nothing')
-    .addOption(
-      new Option(
-        '--kubeconfig <file>',
-        'kubeconfig file (default: KUBECONFIG, ~/.kube/config, then in-cluster)',
-      ),
-    )
+    );
+  kubeconfigOption(
+    policiesOption(cmd)
+      .addOption(
+        new Option('--namespace <ns>', 'only the VirtualServices in this namespace').env(
+          'MIRROR_AUTOSCALER_NAMESPACE',
+        ),
+      )
+      .option('--release', 'lift the pause the brake set (never a pause made by hand)')
+      .option('--dry-run', 'print what would be done; write nothing'),
+  )
     .addHelpText(
       'after',
       `

@@ -3,6 +3,7 @@ import { createLogger } from '../daemon/audit.js';
 import { runCycle } from '../daemon/cycle.js';
 import { formatPlanTable, planJson } from '../daemon/format.js';
 import { connect, loadPoliciesReporting } from '../daemon/wiring.js';
+import { CONNECTION_HELP, connectionOptions } from './options.js';
 import type { CommandIo } from './validate.js';
 
 /** Flags of `plan`. */
@@ -42,42 +43,6 @@ export async function runPlan(flags: PlanFlags, io: CommandIo, env: NodeJS.Proce
     return 1;
   }
 }
-
-/** Options shared by `plan` and `run`. */
-export function connectionOptions(cmd: Command): Command {
-  return cmd
-    .addOption(
-      new Option('-p, --policies <dir>', 'directory of MirrorPolicy files')
-        .env('MIRROR_AUTOSCALER_POLICIES')
-        .default('policies'),
-    )
-    .addOption(
-      new Option(
-        '--prometheus-url <url>',
-        'Prometheus base URL (env PROMETHEUS_URL, default http://localhost:9090)',
-      ),
-    )
-    .addOption(
-      new Option(
-        '--prometheus-ca-file <file>',
-        'PEM CA bundle that verifies an https Prometheus (env PROMETHEUS_CA_FILE, default: system roots)',
-      ),
-    )
-    .addOption(
-      new Option(
-        '--kubeconfig <file>',
-        'kubeconfig file (default: KUBECONFIG, ~/.kube/config, then in-cluster)',
-      ),
-    );
-}
-
-export const CONNECTION_HELP = `
-Prometheus: --prometheus-url, else PROMETHEUS_URL, else http://localhost:9090.
-  Credentials (never logged): PROMETHEUS_BEARER_TOKEN or PROMETHEUS_BEARER_TOKEN_FILE,
-  or PROMETHEUS_USERNAME with PROMETHEUS_PASSWORD or PROMETHEUS_PASSWORD_FILE.
-  Per-query timeout: PROMETHEUS_TIMEOUT (default 10s).
-  TLS with a private CA: --prometheus-ca-file, else PROMETHEUS_CA_FILE (PEM; default: system roots).
-Kubernetes: --kubeconfig, else KUBECONFIG, ~/.kube/config, or the in-cluster service account.`;
 
 /** Registers the `plan` command. */
 export function register(program: Command): void {

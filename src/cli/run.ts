@@ -6,7 +6,7 @@ import { DEFAULT_LEASE_TIMING } from '../daemon/lease.js';
 import { ownNamespace, startService } from '../daemon/service.js';
 import { connect, envFlag, loadKubeConfig, loadPoliciesReporting } from '../daemon/wiring.js';
 import { parseDuration } from '../policy/index.js';
-import { CONNECTION_HELP, connectionOptions } from './plan.js';
+import { CONNECTION_HELP, connectionOptions } from './options.js';
 import type { CommandIo } from './validate.js';
 
 /** Flags of `run` (commander fills environment fallbacks and defaults). */

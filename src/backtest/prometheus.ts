@@ -18,7 +18,12 @@ import {
   type QueryOutcome,
   type VectorSample,
 } from '../signals/classify.js';
-import { createPrometheusDriver, credentialForms, redactSecrets } from '../signals/client.js';
+import {
+  createPrometheusDriver,
+  credentialForms,
+  describePrometheusError,
+  redactSecrets,
+} from '../signals/client.js';
 import type { BasicAuth } from '../signals/config.js';
 import { DEFAULT_STALE_AFTER_SECONDS } from '../signals/prometheus.js';
 import { cpuQuery, latencyQuery, trafficQuery, type WorkloadRef, windowDuration } from '../signals/promql.js';
@@ -133,7 +138,7 @@ export class PrometheusRangeReader {
         );
       } catch (err) {
         throw new BacktestError(
-          `${purpose}: range query ${formatTime(start)} to ${formatTime(end)} failed: ${this.#redact(describe(err, this.#timeoutMs))}`,
+          `${purpose}: range query ${formatTime(start)} to ${formatTime(end)} failed: ${this.#redact(describePrometheusError(err, this.#timeoutMs))}`,
         );
       } finally {
         this.#done++;
@@ -187,20 +192,6 @@ function parseMatrix(
     }
     return { labels: clean, points };
   });
-}
-
-/** A one-line description of a prometheus-query failure (a plain object) or a thrown Error. */
-function describe(err: unknown, timeoutMs: number): string {
-  if (typeof err === 'object' && err !== null && 'errorType' in err) {
-    const e = err as { errorType?: unknown; error?: unknown; httpStatus?: unknown; code?: unknown };
-    if (e.errorType === 'timeout_error' || e.code === 'ERR_CANCELED' || e.code === 'ECONNABORTED') {
-      return `timed out after ${timeoutMs} ms`;
-    }
-    const message = typeof e.error === 'string' ? e.error : 'no message';
-    if (e.errorType === 'http_error') return `HTTP ${String(e.httpStatus)}: ${message}`;
-    return `${String(e.errorType)}: ${message}`;
-  }
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** What to read besides the policy itself. */

@@ -103,9 +103,56 @@ function safeDecode(text: string): string {
 }
 
 /** The start of a response body, for a message about it (empty for no body). */
-export function bodySnippet(data: unknown): string {
+function bodySnippet(data: unknown): string {
   if (data === undefined || data === null || data === '') return '';
   const text = typeof data === 'string' ? data : JSON.stringify(data);
   const short = text.length > 60 ? `${text.slice(0, 60)}…` : text;
   return ` (body starts ${JSON.stringify(short)})`;
+}
+
+/** Node's (OpenSSL's) error codes for a certificate that failed verification. */
+const CERTIFICATE_ERROR =
+  /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_[A-Z_]+|ERR_SSL_[A-Z_]*CERTIFICATE[A-Z_]*)$/;
+
+/** A one-line description of a prometheus-query failure (a plain object) or of a thrown Error. */
+export function describePrometheusError(err: unknown, timeoutMs: number, depth = 0): string {
+  if (typeof err === 'object' && err !== null && 'errorType' in err) {
+    const e = err as {
+      errorType?: unknown;
+      error?: unknown;
+      httpStatus?: unknown;
+      code?: unknown;
+      data?: unknown;
+      original?: unknown;
+    };
+    // prometheus-query's catch handler wraps its own parse failures (client_error) in a network_error
+    // whose `original` is the real cause.
+    const inner = e.original;
+    if (depth < 3 && typeof inner === 'object' && inner !== null && 'errorType' in inner) {
+      return describePrometheusError(inner, timeoutMs, depth + 1);
+    }
+    const message = typeof e.error === 'string' ? e.error : 'no message';
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (CERTIFICATE_ERROR.test(code)) {
+      // Node reports an untrusted or mismatched certificate as a plain network error; say what it is.
+      return `TLS error: certificate problem (${code}: ${message}): Prometheus' certificate is not trusted by the CA in --prometheus-ca-file / PROMETHEUS_CA_FILE (or the system roots when unset), or does not name the host`;
+    }
+    if (e.errorType === 'timeout_error' || e.code === 'ERR_CANCELED' || e.code === 'ECONNABORTED') {
+      return `timed out after ${timeoutMs} ms`;
+    }
+    switch (e.errorType) {
+      case 'http_error':
+        return `HTTP ${String(e.httpStatus)}: ${message}`;
+      case 'network_error':
+        return `network error: ${message}`;
+      case 'ssl_error':
+        return `TLS error: ${message}`;
+      case 'client_error':
+        return `malformed response: not Prometheus API JSON${bodySnippet(e.data)}`;
+      default:
+        return `${String(e.errorType)}: ${message}`;
+    }
+  }
+  if (err instanceof Error) return `malformed response: ${err.message}`;
+  return `unexpected error: ${String(err)}`;
 }

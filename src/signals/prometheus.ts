@@ -26,7 +26,7 @@ import {
   type WorkloadObservations,
   type WorkloadSignals,
 } from './classify.js';
-import { bodySnippet, createPrometheusDriver, credentialForms, redactSecrets } from './client.js';
+import { createPrometheusDriver, credentialForms, describePrometheusError, redactSecrets } from './client.js';
 import { type BasicAuth, DEFAULT_TIMEOUT_MS, PrometheusConfigError, redactUrl } from './config.js';
 import {
   CPU_LABELS,
@@ -354,7 +354,7 @@ export class PrometheusSignalSource implements SignalSource {
         outcome = { ok: false, detail: `expected a vector result, got ${outcome.value.kind}` };
       }
     } catch (err) {
-      outcome = { ok: false, detail: this.#redact(describeError(err, this.#timeoutMs)) };
+      outcome = { ok: false, detail: this.#redact(describePrometheusError(err, this.#timeoutMs)) };
     }
     const durationMs = performance.now() - started;
     const detail = outcome.ok ? undefined : outcome.detail;
@@ -466,53 +466,6 @@ function parseResult(raw: unknown): QueryOutcome<ResultShape> {
     samples.push({ labels: clean, value: v });
   }
   return { ok: true, value: { kind: 'vector', samples } };
-}
-
-/** Node's (OpenSSL's) error codes for a certificate that failed verification. */
-const CERTIFICATE_ERROR =
-  /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_[A-Z_]+|ERR_SSL_[A-Z_]*CERTIFICATE[A-Z_]*)$/;
-
-/** A one-line description of a prometheus-query failure (a plain object) or of a thrown Error. */
-function describeError(err: unknown, timeoutMs: number, depth = 0): string {
-  if (typeof err === 'object' && err !== null && 'errorType' in err) {
-    const e = err as {
-      errorType?: unknown;
-      error?: unknown;
-      httpStatus?: unknown;
-      code?: unknown;
-      data?: unknown;
-      original?: unknown;
-    };
-    // prometheus-query's catch handler wraps its own parse failures (client_error) in a network_error
-    // whose `original` is the real cause.
-    const inner = e.original;
-    if (depth < 3 && typeof inner === 'object' && inner !== null && 'errorType' in inner) {
-      return describeError(inner, timeoutMs, depth + 1);
-    }
-    const message = typeof e.error === 'string' ? e.error : 'no message';
-    const code = typeof e.code === 'string' ? e.code : '';
-    if (CERTIFICATE_ERROR.test(code)) {
-      // Node reports an untrusted or mismatched certificate as a plain network error; say what it is.
-      return `TLS error: certificate problem (${code}: ${message}): Prometheus' certificate is not trusted by the CA in --prometheus-ca-file / PROMETHEUS_CA_FILE (or the system roots when unset), or does not name the host`;
-    }
-    if (e.errorType === 'timeout_error' || e.code === 'ERR_CANCELED' || e.code === 'ECONNABORTED') {
-      return `timed out after ${timeoutMs} ms`;
-    }
-    switch (e.errorType) {
-      case 'http_error':
-        return `HTTP ${String(e.httpStatus)}: ${message}`;
-      case 'network_error':
-        return `network error: ${message}`;
-      case 'ssl_error':
-        return `TLS error: ${message}`;
-      case 'client_error':
-        return `malformed response: not Prometheus API JSON${bodySnippet(e.data)}`;
-      default:
-        return `${String(e.errorType)}: ${message}`;
-    }
-  }
-  if (err instanceof Error) return `malformed response: ${err.message}`;
-  return `unexpected error: ${String(err)}`;
 }
 
 /** Runs tasks with at most `limit` in flight. Tasks handle their own errors. */

@@ -34,6 +34,8 @@ import type {
   ControllerState,
   ControlPolicy,
   CurvePoint,
+  Mode,
+  ObservationTiming,
   Reading,
   Reason,
   Signal,
@@ -56,6 +58,16 @@ export interface DecideInput {
   readonly signals: Signals;
   /** Mirrored requests/s the target received, over the same window; optional. */
   readonly requestRate?: Signal | undefined;
+  /**
+   * Production requests/s of the mirrored route (the primary side; mirrored copies not counted), as a rate
+   * over `productionWindowSeconds(...)`. Absent: the law falls back to feedback alone (mode FeedbackOnly).
+   */
+  readonly productionRate?: Signal | undefined;
+  /**
+   * Scrape interval and propagation delay as the caller resolved them (policy setting, else learned from
+   * the samples, else the defaults in DEFAULT_OBSERVATION).
+   */
+  readonly observation?: Partial<ObservationTiming> | undefined;
   /** What the previous decision returned; undefined on the first cycle or when the state was lost. */
   readonly state: ControllerState | undefined;
 }
@@ -73,6 +85,10 @@ export interface Decision {
   readonly severities: Partial<Record<SignalName, number>>;
   /** The memory to pass to the next decision (JSON-serialisable, a few hundred bytes). */
   readonly state: ControllerState;
+  /** Whether the percentage was set to deliver a mirrored load (production rate known) or by feedback alone. */
+  readonly mode: Mode;
+  /** The percentage the target model puts at the target severity now, when there is a model; for status. */
+  readonly safePercent?: number;
 }
 
 /** How one kind of signal behaves; see LAW.signals. */
@@ -1118,5 +1134,8 @@ export function decide(input: DecideInput): Decision {
   if (Object.keys(kept).length > 0) state = { ...state, curve: kept };
   const anchor = nextAnchor(ctx, out, changed);
   if (anchor !== undefined) state = { ...state, anchor };
-  return { percent, action, reason, message: out.message, severities, state };
+  const pr = input.productionRate;
+  const mode: Mode =
+    pr?.kind === 'value' && Number.isFinite(pr.value) && pr.value > 0 ? 'FeedForward' : 'FeedbackOnly';
+  return { percent, action, reason, message: out.message, severities, state, mode };
 }

@@ -15,3 +15,23 @@ export const DEFAULT_CONTROL: ControlSettings = {
 /** Default evaluation interval and rate window, in seconds. */
 export const DEFAULT_INTERVAL_SECONDS = 30;
 export const DEFAULT_WINDOW_SECONDS = 120;
+
+/** Observation timing assumed when neither the policy nor the samples say otherwise. */
+export const DEFAULT_OBSERVATION_TIMING = {
+  scrapeIntervalSeconds: 15,
+  propagationSeconds: 5,
+} as const;
+
+/**
+ * The rate window of the production query: short, so that a surge shows within a few scrapes, yet long
+ * enough to hold three samples (rate() needs two; a missed scrape must not leave it empty). Never longer
+ * than the policy's own window.
+ */
+export function productionWindowSeconds(windowSeconds: number, scrapeIntervalSeconds: number): number {
+  const w = Number.isFinite(windowSeconds) && windowSeconds > 0 ? windowSeconds : DEFAULT_WINDOW_SECONDS;
+  const s =
+    Number.isFinite(scrapeIntervalSeconds) && scrapeIntervalSeconds > 0
+      ? scrapeIntervalSeconds
+      : DEFAULT_OBSERVATION_TIMING.scrapeIntervalSeconds;
+  return Math.min(w, Math.ceil(3 * s));
+}

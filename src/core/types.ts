@@ -42,6 +42,29 @@ export interface ControlSettings {
   readonly breachMemorySeconds: number;
 }
 
+/**
+ * How the signals are observed: the dead time between a write and the readings that show it. The law
+ * derives every wait from these and the rate window; nothing in it is a constant in seconds.
+ */
+export interface ObservationTiming {
+  /** Seconds between two samples of the target's series (the largest over the signals read). */
+  readonly scrapeIntervalSeconds: number;
+  /** Seconds from a route write until the proxies mirror at the new percentage. */
+  readonly propagationSeconds: number;
+}
+
+/** Where a timing figure came from, for plan and the audit log. */
+export const TIMING_SOURCES = ['policy', 'learned', 'default'] as const;
+export type TimingSource = (typeof TIMING_SOURCES)[number];
+
+/**
+ * How the percentage relates to the load: 'FeedForward' when the production rate of the mirrored route is
+ * known (the percentage is set to deliver a mirrored load in requests/s, and follows production in the same
+ * cycle); 'FeedbackOnly' when it is not (the percentage moves on the target's signals alone).
+ */
+export const MODES = ['FeedForward', 'FeedbackOnly'] as const;
+export type Mode = (typeof MODES)[number];
+
 /** What the core needs to know about a policy: bounds, guardrails, timing and tuning. */
 export interface ControlPolicy {
   readonly bounds: { readonly minPercent: number; readonly maxPercent: number };

@@ -1,0 +1,604 @@
+/** The rules of the law, in the order they apply: breach, anticipation, blindness, cold start, headroom. */
+import { project, visibleShare } from './deadtime.js';
+import { LAW } from './law.js';
+import { ceilQ, clamp, col, floorQ, fmt, median, pct, round, sig } from './numeric.js';
+import type { Observation, Settings } from './settings.js';
+import { type CoreState, MAX_ELASTICITY, MAX_RECENT_READINGS } from './state.js';
+import type { ControllerState, CurvePoint, Reading, Reason, SignalName } from './types.js';
+
+// ---------------------------------------------------------------------------------------------------------
+
+export interface Context {
+  readonly cfg: Settings;
+  readonly now: number;
+  /** The percentage in effect as the caller sees it (null resolved to 100). */
+  readonly p: number;
+  /** No percentage is set on the route. */
+  readonly unset: boolean;
+  readonly obs: ReadonlyArray<readonly [SignalName, Observation]>;
+  readonly values: ReadonlyArray<readonly [SignalName, number]>;
+  readonly pEff: number;
+  /** Share of the rate window that reflects the last change (1 when there is none in view). */
+  readonly visibility: number;
+  /** Share of the rate window that reflects the last full cut (1 when there is none in view). */
+  readonly cutVisibility: number;
+  /** Direction of the last change still in view: 1 up, -1 down, 0 none. */
+  readonly lastDir: number;
+  /** The percentage before the last change still in view. */
+  readonly lastFrom: number;
+  /** This cycle's reading first, then the previous ones. */
+  readonly recent: readonly Reading[];
+  /** The previous cycle's reading, if it was taken about one interval ago. */
+  readonly previous: Reading | undefined;
+  readonly writes: number;
+  readonly cooldownUntil: number | undefined;
+  readonly breach: ControllerState['breach'];
+  readonly blindSince: number | undefined;
+  readonly blindEndedAt: number | undefined;
+  readonly curve: Partial<Record<SignalName, CurvePoint>>;
+  readonly rps: number | undefined;
+  /** Load anchor from the state: `[requests/s, worst severity]` of the last settled reading in the band. */
+  readonly anchor: CoreState['anchor'];
+}
+
+/** What the law decided, before it is turned into a Decision. */
+export interface Outcome {
+  readonly percent: number;
+  readonly reason: Reason;
+  readonly message: string;
+  /**
+   * Decreases for safety: 'cut' (a breach; its level is remembered, a cooldown starts), 'trim' (a breach
+   * while an earlier cut is in flight; refreshes the memory and the cooldown), 'retract' (a raise in flight
+   * projects past the limit; the raised level is remembered, a cooldown starts), 'ease' (a drift projects
+   * past the limit).
+   */
+  readonly kind?: 'cut' | 'trim' | 'retract' | 'ease';
+  /** The guardrail a cut or retract was for. */
+  readonly signal?: SignalName;
+}
+
+function elasticityOf(ctx: Context, name: SignalName): number {
+  const e = LAW.signals[name];
+  return clamp(ctx.curve[name]?.[2] ?? e.initial, e.min, MAX_ELASTICITY);
+}
+
+function hold(ctx: Context, reason: Reason, message: string): Outcome {
+  return { percent: ctx.p, reason, message };
+}
+
+export function worst(entries: ReadonlyArray<readonly [SignalName, number]>): readonly [SignalName, number] {
+  let best: readonly [SignalName, number] = ['cpuUtilization', 0];
+  let first = true;
+  for (const e of entries) {
+    if (first || e[1] > best[1]) best = e;
+    first = false;
+  }
+  return best;
+}
+
+function budgetLeft(ctx: Context): boolean {
+  return ctx.writes < ctx.cfg.budget;
+}
+
+function budgetMessage(ctx: Context, to: number): string {
+  return `${ctx.writes} writes in the last hour (max ${ctx.cfg.budget}): raise ${pct(ctx.p)} -> ${pct(to)} withheld`;
+}
+
+/** The smallest decrease worth writing. */
+function smallestCut(ctx: Context): number {
+  return Math.max(ctx.cfg.minChange, LAW.quantumPercent);
+}
+
+/**
+ * How fast a signal's severity is rising (per second), from the recent readings, each related to the
+ * percentage in effect now: 0 unless there are three and each is higher than the one before. A rate reading
+ * shows the load at the middle of its window, half a window and the lag ago; with a trend, the load now is
+ * further along it, and further still by the time the next decision can act.
+ */
+function trend(ctx: Context, name: SignalName): number {
+  const rs = ctx.recent;
+  if (rs.length < MAX_RECENT_READINGS || ctx.p <= 0) return 0;
+  const e = elasticityOf(ctx, name);
+  const xs: Array<readonly [number, number]> = [];
+  for (const r of rs) {
+    const sv = r[col(name)];
+    if (sv === null || r[1] <= 0 || ctx.p / r[1] > LAW.maxProjection) return 0;
+    xs.push([r[0], project(sv, r[1], ctx.p, e)]);
+  }
+  for (let i = 1; i < xs.length; i++)
+    if ((xs[i - 1]?.[1] ?? 0) <= (xs[i]?.[1] ?? 0) - LAW.trendSlack) return 0;
+  if ((xs[0]?.[1] ?? 0) <= (xs[xs.length - 1]?.[1] ?? 0)) return 0;
+  const [t0, s0] = xs[0] ?? [0, 0];
+  const [t1, s1] = xs[xs.length - 1] ?? [0, 0];
+  return t1 > t0 ? (s0 - s1) / (t1 - t0) : 0;
+}
+
+/** How far ahead of a reading a trend is extrapolated: to the load the next decision could still correct. */
+function trendDelayS(ctx: Context): number {
+  return LAW.lagSeconds + ctx.cfg.windowS / 2 + ctx.cfg.intervalS;
+}
+
+/**
+ * A breach: decrease now, on the latest value.
+ *
+ * A fresh breach cuts by clamp(target / severity, 0.5, 0.7), where severity is the reading related to the
+ * percentage in effect and, when the reading jumped since the previous one at a steady percentage, the size
+ * of the step that jump implies (the window shows only its first part). While an earlier decrease is still
+ * becoming visible, a further full cut needs evidence that it was not enough: a rate reading that,
+ * discounted for the part of the window still at the old percentage, stays above the limit, or that keeps
+ * rising (the load itself grew); a quantile reading only once the window has passed the last cut. Without
+ * such evidence the breach still yields a decrease, but only the smallest that the readings ask for:
+ * cutting again on every stale reading of the same overload would cut it several times over.
+ */
+function cut(ctx: Context): Outcome {
+  const { cfg, p, pEff } = ctx;
+  const [name, s] = worst(ctx.values);
+  const limit = cfg.guardrails.find((g) => g[0] === name)?.[1] ?? 0;
+  const value = ctx.obs.find((o) => o[0] === name)?.[1];
+  const observed = value?.kind === 'value' ? value.value : 0;
+  const head = `${name} ${fmt(observed)} > ${fmt(limit)} (severity ${fmt(s)})`;
+  if (p <= cfg.lo) return hold(ctx, 'AtBound', `${head}, but already at minPercent ${pct(cfg.lo)}`);
+  const recovering = ctx.lastDir < 0 && ctx.visibility < 1;
+  const stepsPerWindow = cfg.windowS / cfg.intervalS;
+  let evidence = 0;
+  let evidenceFor: SignalName = name;
+  for (const [n, sv] of ctx.values) {
+    const before = ctx.previous?.[col(n)] ?? undefined;
+    let e: number;
+    if (!recovering) {
+      e = project(sv, pEff, p, elasticityOf(ctx, n));
+      if (ctx.visibility === 1 && typeof before === 'number' && sv > before && stepsPerWindow > 1) {
+        e = Math.max(e, before + (sv - before) * stepsPerWindow);
+      }
+    } else {
+      const rising = typeof before === 'number' && sv > before * (1 + LAW.risingMargin);
+      const prevEff = ctx.previous?.[1] ?? 0;
+      if (LAW.signals[n].additive) {
+        // A sum over the window (CPU seconds): the reading is the mean cost of the window, so its cost per
+        // percent applies to the percentage now. When that cost per percent still climbs, the window is
+        // still filling with a change (capacity lost, load grown): extrapolate the climb over the rest of
+        // the window, as a fresh breach does.
+        const cost = pEff > 0 ? sv / pEff : 0;
+        const costBefore = typeof before === 'number' && prevEff > 0 ? before / prevEff : cost;
+        const climb = cost > costBefore * (1 + LAW.risingMargin) ? cost - costBefore : 0;
+        // The change began before the cut, so the window covers it at least as far as it covers the cut.
+        e = (cost + climb * Math.max(0, stepsPerWindow - 1) * (1 - ctx.cutVisibility)) * p;
+      } else if (ctx.cutVisibility >= LAW.quantileVisibility) {
+        e = project(sv, pEff, p, 1);
+      } else {
+        // The slow samples of the overload stay in the window until it has passed, so a level reading says
+        // nothing yet; but once samples after the cut arrive, a reading that still climbs means slow
+        // requests keep coming.
+        // A ratio (errors / requests) climbs after a cut for another reason: the errors of the overload stay
+        // in the window while the requests shrink. It counts only once the window has passed the cut.
+        e = LAW.signals[n].quantile && rising && ctx.cutVisibility >= LAW.quantileRisingVisibility ? sv : 0;
+      }
+    }
+    e = Math.min(e, LAW.severityCap);
+    if (e > evidence) {
+      evidence = e;
+      evidenceFor = n;
+    }
+  }
+  const floor = floorQ(p - smallestCut(ctx));
+  if (evidence > 1) {
+    const factor = clamp(cfg.target / evidence, LAW.cutFactorMin, LAW.cutFactorMax);
+    const to = Math.max(cfg.lo, Math.min(cfg.hi, floor, floorQ(p * factor)));
+    const why = evidence > s * 1.001 ? ` (estimated ${fmt(evidence)} at ${pct(p)} %)` : '';
+    return {
+      percent: to,
+      reason: 'GuardrailBreached',
+      message: `${head}${why}: cut ${pct(p)} -> ${pct(to)}`,
+      kind: 'cut',
+      signal: evidenceFor,
+    };
+  }
+  const wanted = evidence > cfg.target ? p * (cfg.target / evidence) : p;
+  const to = Math.max(cfg.lo, Math.min(cfg.hi, floor, floorQ(wanted)));
+  return {
+    percent: to,
+    reason: 'GuardrailBreached',
+    message: `${head}, but the decrease to ${pct(p)} % is not fully visible yet: trim ${pct(p)} -> ${pct(to)}`,
+    kind: 'trim',
+    signal: name,
+  };
+}
+
+/**
+ * Dead-time projections that ask for a decrease before a breach shows: a raise in flight that will pass
+ * the limit once the window reflects it, or a steady rise that has already passed it by now.
+ */
+function anticipate(ctx: Context): Outcome | undefined {
+  const { cfg, p, pEff } = ctx;
+  if (ctx.lastDir > 0 && ctx.visibility < 1 && pEff > 0 && p / pEff <= LAW.maxProjection) {
+    let over: readonly [SignalName, number] | undefined;
+    let to = p;
+    for (const [name, s] of ctx.values) {
+      const proj = project(s, pEff, p, elasticityOf(ctx, name));
+      if (proj > 1) {
+        to = Math.min(to, p * (cfg.target / proj));
+        if (over === undefined || proj > over[1]) over = [name, proj];
+      }
+    }
+    if (over !== undefined) {
+      // The level before the raise was judged on settled data; do not go below it on a projection.
+      to = Math.max(cfg.lo, ctx.lastFrom, floorQ(to));
+      const head = `${over[0]} projects to severity ${fmt(over[1])} once the raise to ${pct(p)} % is fully visible`;
+      if (p - to >= smallestCut(ctx)) {
+        return {
+          percent: to,
+          reason: 'Settling',
+          message: `${head}: take back ${pct(p)} -> ${pct(to)}`,
+          kind: 'retract',
+          signal: over[0],
+        };
+      }
+      return hold(ctx, 'Settling', `${head}: hold ${pct(p)}`);
+    }
+  }
+  if (ctx.visibility === 1) {
+    let over: readonly [SignalName, number] | undefined;
+    for (const [name, s] of ctx.values) {
+      const rise = trend(ctx, name);
+      const now = s + rise * trendDelayS(ctx);
+      if (rise > 0 && now > LAW.easeAbove && (over === undefined || now > over[1])) over = [name, now];
+    }
+    if (over !== undefined) {
+      const to = Math.max(cfg.lo, floorQ(p * (cfg.target / over[1])));
+      const head = `${over[0]} is rising at a steady ${pct(p)} % and projects to severity ${fmt(over[1])} by the next cycle`;
+      if (p - to >= smallestCut(ctx)) {
+        return {
+          percent: to,
+          reason: 'Settling',
+          message: `${head}: ease ${pct(p)} -> ${pct(to)}`,
+          kind: 'ease',
+        };
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Follows production traffic with the load anchor: the target's cost depends on the requests it gets, so
+ * the load of a settled, in-band reading stays right when production moves; only the percentage that
+ * delivers it changes. Production per percent is the request rate over the window divided by the
+ * percentage that window reflects. Only upward, and only while the readings, carried to the anchor's
+ * load, stay at the target (so the target did not lose capacity meanwhile): when production grows, the severities rise
+ * with it in the same window, and the hold band, the trend projection and the cut answer that.
+ */
+function followLoad(ctx: Context, wName: SignalName, wSev: number): Outcome | undefined {
+  if (ctx.values.length === 0) return undefined;
+  const { cfg, p, pEff, anchor, rps } = ctx;
+  if (anchor === undefined || rps === undefined || pEff <= 0 || ctx.cooldownUntil !== undefined) return;
+  if (ctx.visibility < LAW.settleVisibility || ctx.blindEndedAt !== undefined) return;
+  const perPercent = rps / pEff;
+  const to = clamp(floorQ(anchor[0] / perPercent), cfg.lo, cfg.hi);
+  const head = `production at ${fmt(perPercent * 100)} req/s, load anchor ${fmt(anchor[0])} req/s`;
+  // The readings now, carried to the anchor's load along each signal's curve (at least linearly), must
+  // stay at the target: a target that lost capacity since costs more per request than it did then.
+  const load = perPercent * p;
+  const atAnchor = Math.max(
+    ...ctx.values.map(([n, sv]) => project(sv, load, anchor[0], elasticityOf(ctx, n))),
+  );
+  if (to > p * (1 + LAW.followShare) && atAnchor <= cfg.target && p < cfg.hi) {
+    const up = Math.min(to, floorQ(p * cfg.factor + cfg.step));
+    if (!budgetLeft(ctx)) return hold(ctx, 'WriteBudget', budgetMessage(ctx, up));
+    return {
+      percent: up,
+      reason: 'Headroom',
+      message: `${head}, max severity ${fmt(wSev)} (${wName}): follow ${pct(p)} -> ${pct(up)}`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Whether the recent readings all reflect the current percentage: the last change is fully visible in the
+ * window, no gap in the data is, and every one of the last few readings was taken at this percentage.
+ */
+export function settledHere(ctx: Context): boolean {
+  if (ctx.visibility < 1 || ctx.blindEndedAt !== undefined || ctx.recent.length < MAX_RECENT_READINGS) {
+    return false;
+  }
+  if (!ctx.recent.every((r) => Math.abs(r[1] - ctx.p) <= ctx.p * 0.005)) return false;
+  // Readings that disagree by more than the gap a top-up keeps are noise, not evidence of room.
+  for (const [name] of ctx.values) {
+    const xs = ctx.recent.map((r) => r[col(name)]).filter((x): x is number => x !== null);
+    if (xs.length > 0 && Math.max(...xs) - Math.min(...xs) > LAW.topUpGap / 2) return false;
+  }
+  return true;
+}
+
+/** Headroom on every guardrail: how far up. */
+function raise(ctx: Context): Outcome {
+  const { cfg, p } = ctx;
+  if (p >= cfg.hi) return hold(ctx, 'AtBound', `headroom, but already at maxPercent ${pct(cfg.hi)}`);
+  // Increases are judged on the median of the last few readings, each related to the percentage it
+  // reflected, so a single low reading cannot ratchet the percentage up (with fewer than three, the
+  // highest), and moved along a rising trend to where it is by now.
+  // Inside the hold band (a top-up), the highest recent reading counts, not the median.
+  const inBand = worst(ctx.values)[1] > 1 - cfg.hysteresis;
+  const smoothed: Array<readonly [SignalName, number]> = [];
+  const spreads: number[] = [];
+  for (const [name] of ctx.values) {
+    const e = elasticityOf(ctx, name);
+    const xs: number[] = [];
+    for (const r of ctx.recent) {
+      const sv = r[col(name)];
+      const pr = r[1];
+      if (sv === null || pr <= 0 || p / pr > LAW.maxProjection) continue;
+      xs.push(project(sv, pr, p, e));
+    }
+    if (xs.length === 0) {
+      return hold(ctx, 'Settling', `no reading yet reflects ${pct(p)} % enough to judge a raise`);
+    }
+    const base = xs.length >= 3 && !inBand ? median(xs) : Math.max(...xs);
+    smoothed.push([name, base + trend(ctx, name) * trendDelayS(ctx)]);
+    spreads.push(xs.length >= 2 ? Math.max(...xs) - Math.min(...xs) : 0);
+  }
+  const [wName, wSev] = worst(smoothed);
+  if (inBand ? wSev > cfg.target - LAW.topUpGap : wSev > 1 - cfg.hysteresis) {
+    return hold(
+      ctx,
+      'WithinTolerance',
+      `${wName} severity ${fmt(wSev)} (recent readings at ${pct(p)} %) within tolerance: hold ${pct(p)}`,
+    );
+  }
+  // Size the raise from the estimated cost of the current percentage: the percentage at which the binding
+  // guardrail would reach the target severity, under s ∝ percent^elasticity.
+  let to = p * cfg.factor + cfg.step;
+  for (const [i, [name, sv]] of smoothed.entries()) {
+    const aim = Math.max(1 - cfg.hysteresis, cfg.target - LAW.noiseMargin * (spreads[i] ?? 0));
+    if (sv > 0) to = Math.min(to, p * (aim / sv) ** (1 / elasticityOf(ctx, name)));
+    if (LAW.signals[name].knee) {
+      // A knee (queueing) is invisible from below: shrink factor and step with the cube of the remaining
+      // distance to the target, so the last stretch is walked in small steps whatever the estimate says.
+      // (p99 of an M/M/1 queue at half its limit can be within 7 % of it.)
+      const room = (1 - Math.min(1, sv / cfg.target)) ** LAW.kneeExponent;
+      to = Math.min(to, p * (1 + (cfg.factor - 1) * room) + cfg.step * room);
+    }
+  }
+  let near = '';
+  const b = ctx.breach;
+  if (b !== undefined) {
+    // Near the level of the last breach, creep up additively (CUBIC's plateau): that level is the best
+    // evidence of where capacity ends. With a request rate the level is compared in mirrored requests/s,
+    // so that a change in production traffic moves it to the right percentage.
+    const level =
+      b.rps !== undefined && ctx.rps !== undefined && ctx.pEff > 0 ? (b.rps * ctx.pEff) / ctx.rps : b.percent;
+    const lowEdge = level * (1 - cfg.hysteresis);
+    const highEdge = level * (1 + cfg.hysteresis);
+    // The memory is stale when a guardrail that rises steadily with load (not errors, which jump at a knee)
+    // breached there, and its reading now, scaled linearly up to that level, stays below the hold band:
+    // capacity grew or the breach was a passing burst.
+    const at = b.signal !== undefined ? smoothed.find((x) => x[0] === b.signal)?.[1] : undefined;
+    const stale =
+      b.signal !== undefined &&
+      LAW.signals[b.signal].graded &&
+      at !== undefined &&
+      (at * level) / p <= 1 - cfg.hysteresis;
+    if (!stale && p < highEdge && to > lowEdge) {
+      const creep = p + Math.max(cfg.step / 2, cfg.minChange, LAW.quantumPercent, p * LAW.minRaiseShare);
+      to = Math.min(to, Math.max(lowEdge, creep));
+      near = `, near the last breach at ${pct(level)} %`;
+    }
+  }
+  to = to >= cfg.hi ? cfg.hi : Math.max(p, floorQ(to));
+  const head = `max severity ${fmt(wSev)} (${wName})${near}`;
+  // Small raises are not worth a write (each one costs API traffic, an audit line and write budget); the
+  // last step to maxPercent is exempt from the relative threshold so the bound can be reached.
+  const tooSmall = to - p < Math.max(cfg.minChange, LAW.quantumPercent / 2);
+  if (tooSmall || (to < cfg.hi && to - p < p * LAW.minRaiseShare)) {
+    return hold(
+      ctx,
+      'ChangeTooSmall',
+      `${head}: raise ${pct(p)} -> ${pct(to)} is below ${pct(cfg.minChange)} pp`,
+    );
+  }
+  if (!budgetLeft(ctx)) return hold(ctx, 'WriteBudget', budgetMessage(ctx, to));
+  return { percent: to, reason: 'Headroom', message: `${head}: raise ${pct(p)} -> ${pct(to)}` };
+}
+
+export function aboveMax(ctx: Context): Outcome {
+  const shown = ctx.unset ? 'unset (Istio mirrors 100 %)' : `${pct(ctx.p)} %`;
+  const hi = pct(ctx.cfg.hi);
+  return {
+    percent: ctx.cfg.hi,
+    reason: 'OutOfBounds',
+    message: `current ${shown} is above maxPercent ${hi}: set ${hi}`,
+  };
+}
+
+/** The law proper, for a percentage already known to be >= minPercent. */
+export function law(ctx: Context): Outcome {
+  const { cfg, p, now } = ctx;
+
+  // 1. Breach: decrease on the latest value, even when other signals are missing.
+  if (ctx.values.some(([, s]) => s > 1)) return cut(ctx);
+  if (p > cfg.hi) return aboveMax(ctx);
+
+  // 2. A breach the readings do not show yet.
+  const early = anticipate(ctx);
+  if (early !== undefined) return early;
+
+  // 3. Blind: never raise; after blindHoldSeconds of continuous blindness, halve toward minPercent.
+  if (cfg.guardrails.length === 0) return hold(ctx, 'NoData', 'no guardrail configured: nothing to judge by');
+  const blind = ctx.obs.filter((o) => o[1].kind === 'blind');
+  if (blind.length > 0) {
+    const why = blind.map(([n, o]) => `${n} ${o.kind === 'blind' ? o.why : ''}`).join(', ');
+    const forS = (now - (ctx.blindSince ?? now)) / 1000;
+    if (forS < cfg.blindHoldS) {
+      return hold(
+        ctx,
+        'NoData',
+        `${why}: hold ${pct(p)}, blind for ${fmt(forS)} s of ${fmt(cfg.blindHoldS)} s`,
+      );
+    }
+    if (p <= cfg.lo) return hold(ctx, 'AtBound', `${why}: blind for ${fmt(forS)} s, already at minPercent`);
+    // Halving reaches the floor in a few writes without a cliff; a step too small to write goes all the way.
+    let to = Math.max(cfg.lo, floorQ(p / 2));
+    if (p - to < cfg.minChange) to = cfg.lo;
+    return {
+      percent: to,
+      reason: 'BlindDecay',
+      message: `${why}: blind for ${fmt(forS)} s, decay ${pct(p)} -> ${pct(to)}`,
+    };
+  }
+
+  const lowest = 1 - cfg.hysteresis;
+  const [wName, wSev] = worst(ctx.values);
+  const quiet = ctx.obs.filter((o) => o[1].kind === 'quiet').map((o) => o[0]);
+
+  // 4. Cold start: at 0 % (or below one step while there is no traffic to measure) take one step, provided
+  //    every reading there is has headroom. Without traffic latency and errors cannot speak, but a target
+  //    that receives nothing cannot be hurt by the current percentage either, and one step is a small,
+  //    bounded risk; beyond it, raising on "no traffic" would be a guess, so it holds.
+  const start = Math.min(cfg.hi, ceilQ(Math.max(cfg.step, cfg.minChange, LAW.quantumPercent)));
+  if (p === 0 || (quiet.length > 0 && p < start)) {
+    const said = quiet.length > 0 ? `${quiet.join(', ')} NoTraffic` : `max severity ${fmt(wSev)} (${wName})`;
+    if (ctx.values.length > 0 && wSev > lowest) {
+      return hold(
+        ctx,
+        'WithinTolerance',
+        `${wName} severity ${fmt(wSev)} leaves no room to start: hold ${pct(p)}`,
+      );
+    }
+    if (ctx.cooldownUntil !== undefined) {
+      return hold(ctx, 'Cooldown', `cooling down for another ${fmt((ctx.cooldownUntil - now) / 1000)} s`);
+    }
+    if (p >= start) return hold(ctx, 'AtBound', `${said}: already at maxPercent ${pct(cfg.hi)}`);
+    if (!budgetLeft(ctx)) return hold(ctx, 'WriteBudget', budgetMessage(ctx, start));
+    return {
+      percent: start,
+      reason: 'ColdStart',
+      message: `cold start (${said}): ${pct(p)} -> ${pct(start)}`,
+    };
+  }
+  if (quiet.length > 0) {
+    return hold(ctx, 'NoData', `${quiet.join(', ')} NoTraffic: nothing to judge a raise by, hold ${pct(p)}`);
+  }
+
+  // 5. Production moved: keep the load the target took well, at a new percentage.
+  const follow = followLoad(ctx, wName, wSev);
+  if (follow !== undefined) return follow;
+  // 6. Hold band, on the latest reading, unless settled readings say the percentage sits low in it.
+  if (wSev > lowest && !(settledHere(ctx) && wSev <= cfg.target - LAW.topUpGap)) {
+    return hold(
+      ctx,
+      'WithinTolerance',
+      `max severity ${fmt(wSev)} (${wName}) within tolerance (${fmt(lowest)}, 1]: hold ${pct(p)}`,
+    );
+  }
+  // 7. After a cut, wait until the rate windows have flushed.
+  if (ctx.cooldownUntil !== undefined) {
+    return hold(
+      ctx,
+      'Cooldown',
+      `cooling down after a cut for another ${fmt((ctx.cooldownUntil - now) / 1000)} s`,
+    );
+  }
+  // 8. Dead time: a raise is judged on data that reflects the last change, and on windows that no longer
+  //    span a gap in the data.
+  if (ctx.visibility < LAW.settleVisibility) {
+    return hold(
+      ctx,
+      'Settling',
+      `last change ${pct(ctx.lastFrom)} -> ${pct(p)} is ${pct(Math.round(ctx.visibility * 100))} % visible in the ${fmt(cfg.windowS)} s window: hold`,
+    );
+  }
+  if (ctx.blindEndedAt !== undefined) {
+    const back = visibleShare((now - ctx.blindEndedAt) / 1000, cfg.windowS);
+    if (back < LAW.settleVisibility) {
+      return hold(
+        ctx,
+        'Settling',
+        `data came back ${fmt((now - ctx.blindEndedAt) / 1000)} s ago; the ${fmt(cfg.windowS)} s window still spans the gap: hold`,
+      );
+    }
+  }
+  // 9. Headroom.
+  return raise(ctx);
+}
+
+/** The breach memory after a decrease of the given kind (see Outcome.kind). */
+export function rememberBreach(
+  out: Outcome,
+  breach: ControllerState['breach'],
+  now: number,
+  p: number,
+  pEff: number,
+  rps: number | undefined,
+): ControllerState['breach'] {
+  if (out.kind === undefined || out.kind === 'ease') return breach;
+  if (out.kind === 'trim' && breach !== undefined) return { ...breach, at: now };
+  // A breach reading reflects the window-weighted percentage; a retracted raise breaches at the raised level.
+  const level = out.kind === 'retract' || pEff <= 0 ? p : pEff;
+  const percent = round(clamp(level, 0, 100), 2);
+  const atLevel = rps !== undefined && pEff > 0 ? sig((rps * level) / pEff) : 0;
+  return {
+    at: now,
+    percent,
+    ...(atLevel > 0 ? { rps: atLevel } : {}),
+    ...(out.signal !== undefined ? { signal: out.signal } : {}),
+  };
+}
+
+/**
+ * The load anchor after this decision: a settled reading inside the band, at or below the target, becomes
+ * the new anchor; a cut drops it (the load it stood for was too much after all).
+ */
+export function nextAnchor(ctx: Context, out: Outcome, changed: boolean): CoreState['anchor'] {
+  if (changed && (out.kind === 'cut' || out.kind === 'retract')) return undefined;
+  const [, wSev] = worst(ctx.values);
+  const full = ctx.values.length === ctx.cfg.guardrails.length && ctx.values.length > 0;
+  if (
+    full &&
+    ctx.rps !== undefined &&
+    settledHere(ctx) &&
+    wSev > 1 - ctx.cfg.hysteresis &&
+    wSev <= ctx.cfg.target
+  ) {
+    return [sig(ctx.rps), sig(wSev)];
+  }
+  return ctx.anchor;
+}
+
+/** Elasticity estimates, from readings that mostly reflect settled percentages and are not breaches. */
+export function updateCurve(
+  prev: Partial<Record<SignalName, CurvePoint>> | undefined,
+  values: ReadonlyArray<readonly [SignalName, number]>,
+  pEff: number,
+  visibility: number,
+): Partial<Record<SignalName, CurvePoint>> {
+  const curve: Partial<Record<SignalName, CurvePoint>> = { ...(prev ?? {}) };
+  const pe = round(pEff, 2);
+  // Only a window that reflects one percentage throughout says what that percentage costs: a mix of two
+  // gives a point between them that, for anything but a linear signal, bends the estimate.
+  if (visibility < 1 || pe <= 0 || values.some(([, s]) => s > 1)) return curve;
+  for (const [name, s] of values) {
+    if (s <= 0) continue;
+    const traits = LAW.signals[name];
+    const point = curve[name];
+    if (point === undefined) {
+      curve[name] = [pe, sig(s), traits.initial];
+      continue;
+    }
+    const dp = Math.log(pe / point[0]);
+    // Close percentages say more about noise than about the curve; keep the older point until they differ.
+    if (Math.abs(dp) >= Math.log(LAW.curveSpread)) {
+      const estimate = Math.log(s / point[1]) / dp;
+      const e = Number.isFinite(estimate) ? estimate : traits.initial;
+      curve[name] = [pe, sig(s), round(clamp(e, traits.min, MAX_ELASTICITY), 2)];
+    }
+  }
+  return curve;
+}
+
+/**
+ * Decides the mirror percentage for the next cycle. Pure: the result depends only on the input.
+ *
+ * @param input - time, policy, percentage in effect, latest signals and the previous state.
+ * @returns the percentage that should be in effect, the action the caller takes ('hold' = write nothing),
+ *   a stable reason code, a sentence, the severities and the state for the next call.
+ */

@@ -19,7 +19,7 @@ import { SIGNAL_NAMES, type SignalName } from '../core/types.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { checkQueryTemplate } from './query.js';
 import { type Field, type ObjectField, POLICY_SPEC } from './spec.js';
-import type { MirrorPolicy, Problem } from './types.js';
+import { type MirrorPolicy, type Problem, QUERY_NAMES, type QueryName } from './types.js';
 
 /** Files above this size are refused before parsing: a policy is a few hundred bytes. */
 export const MAX_POLICY_BYTES = 1024 * 1024;
@@ -401,7 +401,7 @@ class Checker {
       case 'query': {
         const value = this.string(node, path, pos);
         if (value === undefined) return undefined;
-        const found = checkQueryTemplate(value);
+        const found = checkQueryTemplate(value, field.placeholders);
         for (const q of found) this.report(pos, path, q.message);
         return found.length === 0 ? value : undefined;
       }
@@ -563,6 +563,35 @@ function crossCheck(raw: unknown, checker: Checker, problem: MakeProblem): Probl
     }
   }
 
+  // Rates over a window need at least two samples in it; with fewer than two scrapes per window every signal
+  // would be missing as often as not.
+  const observation = isRecord(spec.observation) ? spec.observation : {};
+  const scrape = observation.scrapeInterval;
+  if (typeof scrape === 'number') {
+    const windowWritten = checker.valuePos.has('spec.window');
+    if (typeof spec.window === 'number' && spec.window < 2 * scrape) {
+      out.push(
+        problem(
+          posOf('spec.window'),
+          'spec.window',
+          `must be >= 2 × spec.observation.scrapeInterval (got ${formatDuration(spec.window)} < 2 × ${formatDuration(scrape)})`,
+        ),
+      );
+    } else if (!windowWritten) {
+      const interval = typeof spec.interval === 'number' ? spec.interval : DEFAULT_INTERVAL_SECONDS;
+      const window = Math.max(DEFAULT_WINDOW_SECONDS, interval);
+      if (window < 2 * scrape) {
+        out.push(
+          problem(
+            posOf('spec.observation.scrapeInterval'),
+            'spec.observation.scrapeInterval',
+            `must be <= half of spec.window (got ${formatDuration(scrape)}; spec.window is ${formatDuration(window)} by default): set spec.window to at least ${formatDuration(2 * scrape)}`,
+          ),
+        );
+      }
+    }
+  }
+
   // An override for a signal without a guardrail would never run: most likely a misplaced key.
   for (const name of SIGNAL_NAMES) {
     // Keyed on presence, not validity: a broken query or guardrail still says which one the user meant.
@@ -604,15 +633,21 @@ function buildPolicy(raw: Record<string, unknown>, file: string): MirrorPolicy {
   const guardrailsRaw = rec(spec, 'guardrails');
   const queriesRaw = rec(spec, 'queries');
   const control = rec(spec, 'control');
+  const productionRaw = spec.production === undefined ? undefined : rec(spec, 'production');
+  const observationRaw = rec(spec, 'observation');
 
   const guardrails: Partial<Record<SignalName, number>> = {};
-  const queries: Partial<Record<SignalName, string>> = {};
+  const queries: Partial<Record<QueryName, string>> = {};
   for (const name of SIGNAL_NAMES) {
     const limit = guardrailsRaw[name];
     if (typeof limit === 'number') guardrails[name] = limit;
+  }
+  for (const name of QUERY_NAMES) {
     const query = queriesRaw[name];
     if (typeof query === 'string') queries[name] = query;
   }
+  const scrapeIntervalSeconds = observationRaw.scrapeInterval;
+  const propagationSeconds = observationRaw.propagation;
   const vsNamespace = str(vs, 'namespace') ?? '';
   const route = str(vs, 'route');
   const subset = str(target, 'subset');
@@ -637,6 +672,18 @@ function buildPolicy(raw: Record<string, unknown>, file: string): MirrorPolicy {
     // An unset window follows a long interval, so that choosing `interval: 5m` alone stays valid.
     windowSeconds: num(spec, 'window', Math.max(DEFAULT_WINDOW_SECONDS, intervalSeconds)),
     queries,
+    ...(productionRaw !== undefined && {
+      production: {
+        service: str(productionRaw, 'service') ?? '',
+        namespace: str(productionRaw, 'namespace') ?? vsNamespace,
+      },
+    }),
+    ...((typeof scrapeIntervalSeconds === 'number' || typeof propagationSeconds === 'number') && {
+      observation: {
+        ...(typeof scrapeIntervalSeconds === 'number' && { scrapeIntervalSeconds }),
+        ...(typeof propagationSeconds === 'number' && { propagationSeconds }),
+      },
+    }),
     control: {
       hysteresis: num(control, 'hysteresis', DEFAULT_CONTROL.hysteresis),
       maxIncreaseFactor: num(control, 'maxIncreaseFactor', DEFAULT_CONTROL.maxIncreaseFactor),

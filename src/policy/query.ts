@@ -1,9 +1,15 @@
 import { parser } from '@prometheus-io/lezer-promql';
 import { formatDuration } from './duration.js';
 
-/** Placeholders a query override may use; the signal layer fills them with {@link renderQuery}. */
+/** Placeholders a signal query override may use; the signal layer fills them with {@link renderQuery}. */
 export const QUERY_PLACEHOLDERS = ['namespace', 'workload', 'window'] as const;
-export type QueryPlaceholder = (typeof QUERY_PLACEHOLDERS)[number];
+
+/**
+ * Placeholders of the production-rate override: those of the signal queries plus the primary service whose
+ * traffic is mirrored (`{{service}}`, `{{serviceNamespace}}`), which only that query has a use for.
+ */
+export const PRODUCTION_QUERY_PLACEHOLDERS = [...QUERY_PLACEHOLDERS, 'service', 'serviceNamespace'] as const;
+export type QueryPlaceholder = (typeof PRODUCTION_QUERY_PLACEHOLDERS)[number];
 
 /** `{{name}}`, with optional spaces inside the braces as in Helm and Go templates. */
 const PLACEHOLDER_RE = /\{\{\s*([^{}]*?)\s*\}\}/g;
@@ -16,6 +22,16 @@ const PARSE_PROBE_VALUES: Readonly<Record<QueryPlaceholder, string>> = {
   namespace: 'namespace',
   workload: 'workload',
   window: '2m',
+  service: 'service',
+  serviceNamespace: 'namespace',
+};
+
+/** Where each string placeholder belongs, for the message about one written outside quotes. */
+const EXAMPLE_MATCHER: Readonly<Record<Exclude<QueryPlaceholder, 'window'>, string>> = {
+  namespace: 'namespace',
+  workload: 'destination_workload',
+  service: 'destination_service_name',
+  serviceNamespace: 'destination_service_namespace',
 };
 
 /** Longest accepted query override; real ones are a few hundred characters, and parsing is not free. */
@@ -27,8 +43,14 @@ export interface QueryProblem {
   readonly message: string;
 }
 
-function isPlaceholder(name: string): name is QueryPlaceholder {
-  return (QUERY_PLACEHOLDERS as readonly string[]).includes(name);
+function isPlaceholder(name: string, allowed: readonly QueryPlaceholder[]): name is QueryPlaceholder {
+  return (allowed as readonly string[]).includes(name);
+}
+
+/** `{{a}}, {{b}} or {{c}}`. */
+function placeholderList(allowed: readonly QueryPlaceholder[]): string {
+  const names = allowed.map((p) => `{{${p}}}`);
+  return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
 }
 
 /** The template with placeholders replaced, and a map from output offsets back to template offsets. */
@@ -45,6 +67,7 @@ interface Placed {
 function substitute(
   template: string,
   values: Readonly<Record<QueryPlaceholder, string>>,
+  allowed: readonly QueryPlaceholder[],
 ): { text: string; toTemplate: (offset: number) => number; unknown: QueryProblem[]; placed: Placed[] } {
   const unknown: QueryProblem[] = [];
   const placed: Placed[] = [];
@@ -58,13 +81,13 @@ function substitute(
     segments.push({ out: text.length, tpl: last, placeholder: false });
     text += template.slice(last, start);
     segments.push({ out: text.length, tpl: start, placeholder: true });
-    if (isPlaceholder(name)) {
+    if (isPlaceholder(name, allowed)) {
       placed.push({ name, tpl: start, from: text.length, to: text.length + values[name].length });
       text += values[name];
     } else {
       unknown.push({
         offset: start,
-        message: `unknown placeholder ${truncate(m[0], 40)}; use {{namespace}}, {{workload}} or {{window}}`,
+        message: `unknown placeholder ${truncate(m[0], 40)}; use ${placeholderList(allowed)}`,
       });
       // A neutral token keeps the parse going so that syntax errors elsewhere are reported too.
       text += 'x';
@@ -172,16 +195,21 @@ const within = (spans: readonly { from: number; to: number }[], p: Placed): bool
  * inside quoted strings (a value outside quotes would be read as PromQL: `{{workload}}_total` with workload
  * `a-b` is `a - b_total`) and `{{window}}` inside a range or a string; and it uses no construct that hides
  * missing or old data (`vector()`, `absent()`, `@`, `offset`) or has unbounded cost (subqueries).
+ * @param allowed the placeholders the template may use: those of a signal query unless told otherwise
+ *   ({@link PRODUCTION_QUERY_PLACEHOLDERS} for the production-rate override).
  * @returns problems, empty when the template is usable.
  */
-export function checkQueryTemplate(template: string): QueryProblem[] {
+export function checkQueryTemplate(
+  template: string,
+  allowed: readonly QueryPlaceholder[] = QUERY_PLACEHOLDERS,
+): QueryProblem[] {
   if (template.trim().length === 0) return [{ offset: 0, message: 'must not be empty' }];
   if (template.length > MAX_QUERY_LENGTH) {
     return [
       { offset: 0, message: `must be at most ${MAX_QUERY_LENGTH} characters (got ${template.length})` },
     ];
   }
-  const { text, toTemplate, unknown, placed } = substitute(template, PARSE_PROBE_VALUES);
+  const { text, toTemplate, unknown, placed } = substitute(template, PARSE_PROBE_VALUES, allowed);
   const problems = [...unknown];
   const found = scan(text);
   if (found.errorAt !== undefined) {
@@ -201,7 +229,7 @@ export function checkQueryTemplate(template: string): QueryProblem[] {
       const where =
         p.name === 'window'
           ? 'inside a range such as [{{window}}] or a quoted string'
-          : `inside a quoted label value such as ${p.name === 'namespace' ? 'namespace' : 'destination_workload'}="{{${p.name}}}"`;
+          : `inside a quoted label value such as ${EXAMPLE_MATCHER[p.name]}="{{${p.name}}}"`;
       problems.push({
         offset: p.tpl,
         message: `placeholder {{${p.name}}} must sit ${where}; elsewhere its value would be read as PromQL`,
@@ -225,6 +253,9 @@ export interface QueryVars {
   readonly workload: string;
   /** Rate window in seconds; rendered as a Prometheus duration such as `2m`. */
   readonly windowSeconds: number;
+  /** The primary service of the mirrored route (production-rate override only). */
+  readonly service?: string;
+  readonly serviceNamespace?: string;
 }
 
 /**
@@ -233,13 +264,18 @@ export interface QueryVars {
  * @throws Error when the template names a placeholder that {@link checkQueryTemplate} would have refused.
  */
 export function renderQuery(template: string, vars: QueryVars): string {
-  const values: Record<QueryPlaceholder, string> = {
+  const values: Record<QueryPlaceholder, string | undefined> = {
     namespace: vars.namespace,
     workload: vars.workload,
     window: formatDuration(vars.windowSeconds),
+    service: vars.service,
+    serviceNamespace: vars.serviceNamespace,
   };
   return template.replace(PLACEHOLDER_RE, (whole, name: string) => {
-    if (!isPlaceholder(name)) throw new Error(`query template: unknown placeholder ${whole}`);
-    return values[name];
+    if (!isPlaceholder(name, PRODUCTION_QUERY_PLACEHOLDERS))
+      throw new Error(`query template: unknown placeholder ${whole}`);
+    const value = values[name];
+    if (value === undefined) throw new Error(`query template: no value for ${whole}`);
+    return value;
   });
 }

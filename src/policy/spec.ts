@@ -2,9 +2,15 @@
  * The policy format, declared once. The validator (parse.ts) walks this tree to check a YAML document, and
  * the JSON Schema (schema.ts) is generated from it, so the two cannot drift apart.
  */
-import { DEFAULT_CONTROL, DEFAULT_INTERVAL_SECONDS, DEFAULT_WINDOW_SECONDS } from '../core/defaults.js';
+import {
+  DEFAULT_CONTROL,
+  DEFAULT_INTERVAL_SECONDS,
+  DEFAULT_OBSERVATION_TIMING,
+  DEFAULT_WINDOW_SECONDS,
+} from '../core/defaults.js';
 import { formatDuration } from './duration.js';
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN, HOSTNAME, ROUTE_NAME, type StringRule } from './names.js';
+import { PRODUCTION_QUERY_PLACEHOLDERS, type QueryPlaceholder } from './query.js';
 import { API_VERSION, KIND } from './types.js';
 
 interface FieldBase {
@@ -56,6 +62,8 @@ export interface DurationField extends FieldBase {
 /** A PromQL template (checked by query.ts). */
 export interface QueryField extends FieldBase {
   readonly kind: 'query';
+  /** Placeholders it may use; default those of a signal query ({{namespace}}, {{workload}}, {{window}}). */
+  readonly placeholders?: readonly QueryPlaceholder[];
 }
 
 export type Field = ObjectField | ConstField | NameField | NumberField | DurationField | QueryField;
@@ -140,6 +148,53 @@ const queryField = (signal: string): QueryField => ({
   kind: 'query',
   description: `PromQL returning one number for ${signal}, replacing the built-in query. Placeholders: {{namespace}}, {{workload}}, {{window}}.`,
 });
+
+/** Longest scrape interval a policy may declare; slower scrapes cannot feed a controller that acts in minutes. */
+export const MAX_SCRAPE_INTERVAL_SECONDS = 5 * 60;
+/** Longest route propagation a policy may declare. */
+export const MAX_PROPAGATION_SECONDS = 5 * 60;
+
+const observation: ObjectField = {
+  kind: 'object',
+  description:
+    'How the signals are observed: the dead time between a write and the readings that show it. Both optional; the scrape interval is otherwise learned from the samples in Prometheus.',
+  required: [],
+  properties: {
+    scrapeInterval: {
+      kind: 'duration',
+      description:
+        "Seconds between two samples of the mirror target's series; overrides the interval learned from Prometheus. spec.window must be at least twice as long.",
+      minSeconds: 1,
+      maxSeconds: MAX_SCRAPE_INTERVAL_SECONDS,
+    },
+    propagation: {
+      kind: 'duration',
+      description: 'Time from a VirtualService write until the proxies mirror at the new percentage.',
+      minSeconds: 0,
+      maxSeconds: MAX_PROPAGATION_SECONDS,
+      default: formatDuration(DEFAULT_OBSERVATION_TIMING.propagationSeconds),
+    },
+  },
+};
+
+const production: ObjectField = {
+  kind: 'object',
+  description:
+    "The primary service whose traffic is mirrored; its request rate lets the percentage follow production. Default: the managed route's primary destination in the VirtualService.",
+  required: ['service'],
+  properties: {
+    service: {
+      kind: 'name',
+      rule: DNS1123_LABEL,
+      description: 'Kubernetes Service name of the primary (Istio destination_service_name).',
+    },
+    namespace: {
+      kind: 'name',
+      rule: DNS1123_LABEL,
+      description: 'Namespace of the primary service; defaults to virtualService.namespace.',
+    },
+  },
+};
 
 /** The whole MirrorPolicy document. */
 export const POLICY_SPEC: ObjectField = {
@@ -272,14 +327,23 @@ export const POLICY_SPEC: ObjectField = {
         },
         queries: {
           kind: 'object',
-          description: 'PromQL overrides of the built-in signal queries; each needs the matching guardrail.',
+          description:
+            'PromQL overrides of the built-in queries; each signal query needs the matching guardrail.',
           required: [],
           properties: {
             cpuUtilization: queryField('CPU utilisation (ratio)'),
             errorRate: queryField('the error rate (ratio)'),
             latencyP99Ms: queryField('p99 latency in milliseconds'),
+            productionRate: {
+              kind: 'query',
+              description:
+                'PromQL returning one number: production requests/s of the mirrored route (primary side, mirrored copies not counted), replacing the built-in query. Placeholders: {{namespace}}, {{workload}}, {{window}}, {{service}}, {{serviceNamespace}}.',
+              placeholders: PRODUCTION_QUERY_PLACEHOLDERS,
+            },
           },
         },
+        production,
+        observation,
         control,
       },
     },

@@ -1,5 +1,9 @@
 import type { ControlPolicy, SignalName } from '../core/types.js';
 
+/** The queries a policy may override: one per signal, and the production rate of the mirrored route. */
+export const QUERY_NAMES = ['cpuUtilization', 'errorRate', 'latencyP99Ms', 'productionRate'] as const;
+export type QueryName = SignalName | 'productionRate';
+
 export const API_VERSION = 'mirror-autoscaler.io/v1alpha1';
 export const KIND = 'MirrorPolicy';
 
@@ -16,8 +20,21 @@ export interface MirrorPolicy extends ControlPolicy {
     readonly workload: string;
     readonly namespace: string;
   };
-  /** PromQL overrides with {{namespace}} {{workload}} {{window}} placeholders. */
-  readonly queries: Partial<Record<SignalName, string>>;
+  /**
+   * PromQL overrides with {{namespace}} {{workload}} {{window}} placeholders; productionRate may also use
+   * {{service}} and {{serviceNamespace}} (the primary service) and its {{window}} is the production window.
+   */
+  readonly queries: Partial<Record<QueryName, string>>;
+  /**
+   * The primary service whose traffic is mirrored, as spec.production names it (namespace defaulted to
+   * virtualService.namespace). Absent: the managed route's primary destination in the VirtualService.
+   */
+  readonly production?: { readonly service: string; readonly namespace: string };
+  /**
+   * Observation timing as the policy writes it (spec.observation), in seconds; what is absent is learned
+   * (scrape interval) or defaulted. Absent altogether in policies built by code.
+   */
+  readonly observation?: { readonly scrapeIntervalSeconds?: number; readonly propagationSeconds?: number };
 }
 
 /** One validation problem, printed as `FILE:LINE:COL: PATH: MESSAGE`. */

@@ -29,7 +29,7 @@ describe('validate command', () => {
     const { code, out, err } = await run('policies');
     expect({ code, out, err }).toEqual({
       code: 0,
-      out: 'ok: 3 policies in policies/ (checkout, recommendations, search)\n',
+      out: 'ok: 4 policies in policies/ (checkout, payments, recommendations, search)\n',
       err: '',
     });
   });

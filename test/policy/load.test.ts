@@ -21,9 +21,10 @@ describe('the shipped example policies', () => {
   it('load from policies/ with no problems', async () => {
     const { policies, problems } = await loadPolicyDir('policies');
     expect(problems.map(formatProblem)).toEqual([]);
-    expect(policies.map((p) => p.name)).toEqual(['checkout', 'recommendations', 'search']);
+    expect(policies.map((p) => p.name)).toEqual(['checkout', 'payments', 'recommendations', 'search']);
     expect(policies.map((p) => p.file)).toEqual([
       'policies/checkout.yaml',
+      'policies/payments.yaml',
       'policies/recommendations.yaml',
       'policies/search.yaml',
     ]);
@@ -38,6 +39,9 @@ describe('the shipped example policies', () => {
     expect(recs?.bounds).toEqual({ minPercent: 0, maxPercent: 50 });
     expect(recs?.target.namespace).toBe('ml');
     expect(Object.keys(recs?.queries ?? {})).toEqual(['cpuUtilization']);
+    const payments = policies.find((p) => p.name === 'payments');
+    expect(payments?.production).toEqual({ service: 'payments-api', namespace: 'billing' });
+    expect(payments?.observation).toEqual({ scrapeIntervalSeconds: 30, propagationSeconds: 10 });
   });
 
   it('each start with the yaml-language-server schema line', async () => {

@@ -1,9 +1,11 @@
 /** The simulator: plant model, Prometheus-like observation, closed loop, scenarios and rendering. */
 export {
+  applyTimeScale,
   type Controller,
   type ControllerDecision,
   type ControllerInput,
   DEFAULT_SIM_DURATION_SECONDS,
+  REACH_SHARE,
   recoveryAfter,
   runClosedLoop,
   SIM_EPOCH_MS,
@@ -11,6 +13,7 @@ export {
   type SimResult,
   type SimSample,
   type SimSummary,
+  type TimeScale,
 } from './loop.js';
 export {
   CPU_BOUND_PROFILE,
@@ -29,7 +32,14 @@ export {
   type TrueSignals,
   trueSignals,
 } from './plant.js';
-export { createObserver, DEFAULT_OBSERVATION, type ObservationConfig, type Observer } from './prometheus.js';
+export {
+  createObserver,
+  DEFAULT_OBSERVATION,
+  DEFAULT_STALE_AFTER_SECONDS,
+  type ObservationConfig,
+  type Observer,
+  staleAfterFor,
+} from './prometheus.js';
 export { downsample, renderChart, renderSummary, renderSummaryTable, type SummaryRow } from './render.js';
 export {
   buildScenario,

@@ -3,7 +3,8 @@
  * the target after a propagation delay, and the plant answers. The loop is generic over the controller so
  * that baselines (static, HPA-style, Flagger-style) run on exactly the same plant and observations.
  */
-import type { Action, ControlPolicy, Signal, SignalName, Signals } from '../core/types.js';
+import { productionWindowSeconds } from '../core/defaults.js';
+import type { Action, ControlPolicy, ObservationTiming, Signal, SignalName, Signals } from '../core/types.js';
 import {
   createPlant,
   inBreach,
@@ -17,7 +18,8 @@ import {
   trueSignals,
   utilisationOf,
 } from './plant.js';
-import { createObserver } from './prometheus.js';
+import { createObserver, type ObservationConfig, staleAfterFor } from './prometheus.js';
+import { createRandom, streamSeed } from './random.js';
 import { buildScenario, type Scenario, type ScenarioName, scenarioPolicy } from './scenarios.js';
 
 /** What a controller is given each evaluation; the same shape as the decision core's input. */
@@ -29,6 +31,13 @@ export interface ControllerInput<S> {
   readonly currentPercent: number | null;
   readonly signals: Signals;
   readonly requestRate?: Signal;
+  /**
+   * Production requests/s of the mirrored route, as Prometheus computes it over
+   * `productionWindowSeconds(window, scrape interval)`; undefined when the run withholds it.
+   */
+  readonly productionRate?: Signal;
+  /** The true scrape interval and propagation delay of the run, as if the caller had learned them. */
+  readonly observation?: ObservationTiming;
   /** What the controller returned last time; undefined on the first evaluation. */
   readonly state: S | undefined;
 }
@@ -45,6 +54,17 @@ export interface ControllerDecision<S> {
 /** A controller: pure, its memory carried in `state` from one evaluation to the next. */
 export type Controller<S> = (input: ControllerInput<S>) => ControllerDecision<S>;
 
+/**
+ * The observation time scale of a run, set independently of the scenario: how often Prometheus scrapes,
+ * how often the controller decides and the rate window of its queries.
+ */
+export interface TimeScale {
+  /** 1 to 30 s in the benchmark grid; any positive number here. */
+  readonly scrapeIntervalSeconds: number;
+  readonly intervalSeconds: number;
+  readonly windowSeconds: number;
+}
+
 /** What to simulate. */
 export interface SimOptions {
   /** A scenario name (built from `seed` and `durationSeconds`) or a scenario built by the caller. */
@@ -57,7 +77,18 @@ export interface SimOptions {
   readonly policy?: ControlPolicy;
   /** Epoch milliseconds of simulated time 0, passed to the controller as `now`. */
   readonly startEpochMs?: number;
+  /**
+   * Overrides the scenario's scrape interval (its scrape phase is then drawn per seed, uniformly in
+   * [0, scrape interval)) and the policy's interval and window. The Stale limit becomes
+   * `staleAfterFor(scrape interval)`.
+   */
+  readonly timeScale?: TimeScale;
+  /** Whether the controller is given the production rate; default true. */
+  readonly productionFeed?: boolean;
 }
+
+/** The share of the oracle's percentage that counts as having reached it, for `reachSeconds`. */
+export const REACH_SHARE = 0.85;
 
 /** One evaluation of the controller. */
 export interface SimSample {
@@ -120,9 +151,20 @@ export interface SimSummary {
   readonly meanOraclePercent: number;
   /** Lowest oracle percentage in any second: the best constant percentage that would have stayed safe. */
   readonly minOraclePercent: number;
+  /**
+   * Seconds from the start until the target first received at least REACH_SHARE of the oracle's
+   * percentage; null when it never did.
+   */
+  readonly reachSeconds: number | null;
+  /**
+   * The same from the second the capacity came back (capacity-drop); null when the scenario has no return
+   * or it never got there after it.
+   */
+  readonly reachAfterRestoreSeconds: number | null;
 }
 
 export interface SimResult {
+  /** The scenario as run: with the time scale's observation when one was given. */
   readonly scenario: Scenario;
   readonly seed: number;
   readonly policy: ControlPolicy;
@@ -145,6 +187,34 @@ const isBlind = (s: Signal | undefined): boolean =>
   s === undefined || (s.kind === 'absent' && s.reason !== 'NoTraffic');
 
 /**
+ * The scenario and policy a time scale makes: the scenario's observation with the scrape interval, a scrape
+ * phase drawn from the seed and the Stale limit of that interval; the policy with its interval and window.
+ */
+export function applyTimeScale(
+  scenario: Scenario,
+  policy: ControlPolicy,
+  seed: number,
+  timeScale: TimeScale | undefined,
+): { scenario: Scenario; policy: ControlPolicy } {
+  if (timeScale === undefined) return { scenario, policy };
+  positive('timeScale.scrapeIntervalSeconds', timeScale.scrapeIntervalSeconds);
+  positive('timeScale.intervalSeconds', timeScale.intervalSeconds);
+  positive('timeScale.windowSeconds', timeScale.windowSeconds);
+  const scrape = timeScale.scrapeIntervalSeconds;
+  const phase = createRandom(streamSeed(seed, 'scrape-phase')).next() * scrape;
+  const observation: ObservationConfig = {
+    ...scenario.observation,
+    scrapeIntervalSeconds: scrape,
+    scrapeOffsetSeconds: phase,
+    staleAfterSeconds: staleAfterFor(scrape),
+  };
+  return {
+    scenario: { ...scenario, observation },
+    policy: { ...policy, intervalSeconds: timeScale.intervalSeconds, windowSeconds: timeScale.windowSeconds },
+  };
+}
+
+/**
  * Runs `controller` in closed loop against a scenario's plant, observed through a Prometheus-like observer.
  * The plant advances in 1 s steps; the controller is evaluated every policy interval from t = 0. Before
  * t = 0 the target runs at the initial percentage for a rate window plus two scrapes, so the first
@@ -155,9 +225,14 @@ export function runClosedLoop<S>(options: SimOptions, controller: Controller<S>)
   const duration = options.durationSeconds ?? DEFAULT_SIM_DURATION_SECONDS;
   positive('durationSeconds', duration);
   const seed = options.seed;
-  const scenario =
+  const built =
     typeof options.scenario === 'string' ? buildScenario(options.scenario, seed, duration) : options.scenario;
-  const policy = options.policy ?? scenarioPolicy(scenario);
+  const { scenario, policy } = applyTimeScale(
+    built,
+    options.policy ?? scenarioPolicy(built),
+    seed,
+    options.timeScale,
+  );
   positive('policy.intervalSeconds', policy.intervalSeconds);
   positive('policy.windowSeconds', policy.windowSeconds);
   positive('observation.scrapeIntervalSeconds', scenario.observation.scrapeIntervalSeconds);
@@ -173,6 +248,15 @@ export function runClosedLoop<S>(options: SimOptions, controller: Controller<S>)
     observation.scrapeOffsetSeconds - Math.ceil((observation.scrapeOffsetSeconds + warmup) / scrape) * scrape;
   const plant = createPlant(plantConfig, seed);
   const observer = createObserver(observation, seed, firstScrape, profile.cpuRequestCores);
+  const productionFeed = options.productionFeed ?? true;
+  const productionWindow = productionWindowSeconds(policy.windowSeconds, scrape);
+  const timing: ObservationTiming = {
+    scrapeIntervalSeconds: scrape,
+    propagationSeconds: scenario.propagationDelaySeconds,
+  };
+  const restoreAt = scenario.capacityRestoredAtSeconds;
+  let reachSeconds: number | null = null;
+  let reachAfterRestoreSeconds: number | null = null;
 
   let written: number | null = scenario.initialPercent;
   let effective = written ?? 100;
@@ -217,13 +301,20 @@ export function runClosedLoop<S>(options: SimOptions, controller: Controller<S>)
 
     if (t >= 0 && t >= nextEvaluation) {
       nextEvaluation += policy.intervalSeconds;
-      const seen = observer.query(t, policy.windowSeconds, watched);
+      const seen = observer.query(
+        t,
+        policy.windowSeconds,
+        watched,
+        productionFeed ? productionWindow : undefined,
+      );
       const decision = controller({
         now: epoch + t * 1000,
         policy,
         currentPercent: written,
         signals: seen.signals,
         requestRate: seen.requestRate,
+        ...(productionFeed ? { productionRate: seen.productionRate } : {}),
+        observation: timing,
         state,
       });
       state = decision.state;
@@ -288,6 +379,12 @@ export function runClosedLoop<S>(options: SimOptions, controller: Controller<S>)
     percentSeconds += effective;
     oracleSeconds += oracle;
     if (oracle < minOracle) minOracle = oracle;
+    if (effective >= REACH_SHARE * oracle - 1e-9) {
+      if (reachSeconds === null) reachSeconds = t;
+      if (restoreAt !== undefined && t >= restoreAt && reachAfterRestoreSeconds === null) {
+        reachAfterRestoreSeconds = t - restoreAt;
+      }
+    }
     const severity = maxSeverity(guardrails, stepResult.truth);
     if (severity > 1) {
       breachSeconds++;
@@ -314,6 +411,8 @@ export function runClosedLoop<S>(options: SimOptions, controller: Controller<S>)
     meanPercent: percentSeconds / Math.ceil(duration),
     meanOraclePercent: oracleSeconds / Math.ceil(duration),
     minOraclePercent: minOracle,
+    reachSeconds,
+    reachAfterRestoreSeconds,
   };
   return { scenario, seed, policy, samples, summary };
 }

@@ -291,6 +291,11 @@ export interface TargetCounters {
   cpuSeconds: number;
   /** istio_request_duration_milliseconds_bucket, cumulative, one per bucket bound plus +Inf last. */
   readonly latencyBuckets: Float64Array;
+  /**
+   * Production requests of the mirrored route (the primary's own istio_requests_total; mirrored copies are
+   * not counted): Poisson counts when the noise says arrivals are, else the exact rate.
+   */
+  production: number;
 }
 
 /** What the target did in one step: what it received and its true state. */
@@ -345,12 +350,15 @@ export function createPlant(config: PlantConfig, seed: number): Plant {
   const arrivals = createRandom(streamSeed(seed, 'arrivals'));
   const cpuNoise = createRandom(streamSeed(seed, 'cpu-noise'));
   const latencyNoise = createRandom(streamSeed(seed, 'latency-noise'));
+  // Its own stream, so that counting production does not shift the target's arrivals.
+  const productionArrivals = createRandom(streamSeed(seed, 'production-arrivals'));
   const bounds = ISTIO_DURATION_BUCKETS_MS;
   const counters: TargetCounters = {
     requests: 0,
     errors: 0,
     cpuSeconds: 0,
     latencyBuckets: new Float64Array(bounds.length + 1),
+    production: 0,
   };
   const { noise, profile } = config;
   // Ornstein-Uhlenbeck state of each noise term, so noise persists over a correlation time and is not
@@ -380,6 +388,7 @@ export function createPlant(config: PlantConfig, seed: number): Plant {
       : received * truth.errorRate;
     counters.requests += received;
     counters.errors += failed;
+    counters.production += noise.poissonArrivals ? productionArrivals.poisson(prod * dt) : prod * dt;
     if (received > 0) {
       // The service's own p99 (not the bucket estimate in `truth`) shapes the observations.
       const p99 = modelP99Ms(profile, u) * Math.exp(latencyJitter);

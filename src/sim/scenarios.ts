@@ -46,6 +46,8 @@ export interface Scenario {
   readonly bounds?: { readonly minPercent?: number; readonly maxPercent?: number };
   /** When the target's capacity drops, for the recovery-time figure. */
   readonly capacityDropAtSeconds?: number;
+  /** When the capacity comes back, for the time to reach the oracle again. */
+  readonly capacityRestoredAtSeconds?: number;
 }
 
 /**
@@ -206,6 +208,7 @@ const BUILDERS: Record<ScenarioName, { readonly description: string; readonly bu
         initialPercent: 10,
         propagationDelaySeconds: 5,
         capacityDropAtSeconds: dropAt,
+        capacityRestoredAtSeconds: backAt,
       };
     },
   },

@@ -230,3 +230,151 @@ describe('recoveryAfter', () => {
     expect(recoveryAfter(seconds(breach), dropAt)).toBe(want);
   });
 });
+
+/** Holds still and records what it was given. */
+function recorder() {
+  const seen: Array<{
+    t: number;
+    production: number | undefined;
+    input: Parameters<Controller<undefined>>[0];
+  }> = [];
+  const controller: Controller<undefined> = (input) => {
+    const p = input.productionRate;
+    seen.push({
+      t: (input.now - Date.UTC(2026, 0, 1)) / 1000,
+      production: p?.kind === 'value' ? p.value : undefined,
+      input,
+    });
+    return holdStill(input);
+  };
+  return { seen, controller };
+}
+
+describe('runClosedLoop: the time scale and the production feed', () => {
+  it('a time scale sets the scrape interval, a per-seed phase, the interval, the window and the Stale limit', () => {
+    const { seen, controller } = recorder();
+    const timeScale = { scrapeIntervalSeconds: 5, intervalSeconds: 15, windowSeconds: 60 };
+    const result = runClosedLoop(
+      { scenario: 'steady', seed: 4, durationSeconds: 600, timeScale },
+      controller,
+    );
+    expect(result.policy.intervalSeconds).toBe(15);
+    expect(result.policy.windowSeconds).toBe(60);
+    expect(result.scenario.observation.scrapeIntervalSeconds).toBe(5);
+    expect(result.scenario.observation.staleAfterSeconds).toBe(120);
+    const phase = result.scenario.observation.scrapeOffsetSeconds;
+    expect(phase).toBeGreaterThanOrEqual(0);
+    expect(phase).toBeLessThan(5);
+    expect(phase).not.toBe(Math.round(phase));
+    expect(seen.map((s) => s.t).slice(0, 3)).toEqual([0, 15, 30]);
+    expect(seen).toHaveLength(40);
+    for (const s of seen) {
+      expect(s.input.observation).toEqual({ scrapeIntervalSeconds: 5, propagationSeconds: 5 });
+    }
+    const other = runClosedLoop({ scenario: 'steady', seed: 5, durationSeconds: 600, timeScale }, holdStill);
+    expect(other.scenario.observation.scrapeOffsetSeconds).not.toBe(phase);
+  });
+
+  it('without a time scale the controller is told the scenario’s own scrape interval and propagation', () => {
+    const { seen, controller } = recorder();
+    runClosedLoop({ scenario: 'steady', seed: 1, durationSeconds: 300 }, controller);
+    expect(seen[0]?.input.observation).toEqual({ scrapeIntervalSeconds: 15, propagationSeconds: 5 });
+  });
+
+  it.each([1, 5, 15, 30])(
+    'production rate at %i s scrapes: Prometheus’ rate of the production counter',
+    (scrape) => {
+      const { seen, controller } = recorder();
+      const timeScale = {
+        scrapeIntervalSeconds: scrape,
+        intervalSeconds: Math.max(5, scrape),
+        windowSeconds: 4 * scrape + 20,
+      };
+      const result = runClosedLoop(
+        { scenario: 'steady', seed: 2, durationSeconds: 900, timeScale },
+        controller,
+      );
+      const truth = productionRps(result.scenario.plant.traffic, 0);
+      for (const s of seen) {
+        // Poisson counts over a window of at least 3 s of ~2,000/s: well within 5 %.
+        expect(s.production).toBeDefined();
+        expect(Math.abs((s.production ?? 0) / truth - 1)).toBeLessThan(0.05);
+      }
+    },
+  );
+
+  it('productionFeed: false withholds the production rate', () => {
+    const { seen, controller } = recorder();
+    runClosedLoop({ scenario: 'steady', seed: 1, durationSeconds: 300, productionFeed: false }, controller);
+    expect(seen.every((s) => s.input.productionRate === undefined)).toBe(true);
+  });
+
+  it('the production rate is QueryFailed during a Prometheus outage', () => {
+    const { seen, controller } = recorder();
+    const result = runClosedLoop(
+      { scenario: 'prometheus-outage', seed: 1, durationSeconds: 3600 },
+      controller,
+    );
+    const outage = result.scenario.observation.outages[0];
+    expect(outage).toBeDefined();
+    const during = seen.filter(
+      (s) => outage !== undefined && s.t >= outage.startSeconds && s.t < outage.endSeconds,
+    );
+    expect(during.length).toBeGreaterThan(0);
+    for (const s of during) {
+      expect(s.input.productionRate).toEqual(
+        expect.objectContaining({ kind: 'absent', reason: 'QueryFailed' }),
+      );
+    }
+  });
+
+  // The surge is production ×3 over 30 s: a controller fed forward must see it within the production
+  // window plus a scrape of the ramp's end, on every time scale.
+  it.each([
+    [1, 5, 20],
+    [5, 15, 60],
+    [15, 30, 120],
+    [30, 60, 300],
+  ])(
+    'surge at %i s scrapes, %i s interval, %i s window: the production rate shows ×3 in time',
+    (scrape, interval, window) => {
+      const { seen, controller } = recorder();
+      const timeScale = { scrapeIntervalSeconds: scrape, intervalSeconds: interval, windowSeconds: window };
+      const duration = 3600;
+      const result = runClosedLoop(
+        { scenario: 'surge', seed: 1, durationSeconds: duration, timeScale },
+        controller,
+      );
+      const traffic = result.scenario.plant.traffic;
+      const base = productionRps(traffic, 0);
+      const ramp = traffic.multiplier?.[0]?.[0] ?? Number.NaN;
+      expect(productionRps(traffic, ramp + 30)).toBeCloseTo(3 * base, 6);
+      const lag = Math.min(window, Math.ceil(3 * scrape)) + scrape;
+      // Before the surge the controller sees about the base rate.
+      const before = seen.filter((s) => s.t < ramp);
+      expect(Math.abs((before[before.length - 1]?.production ?? 0) / base - 1)).toBeLessThan(0.05);
+      // From the first evaluation at least `lag` after the ramp's end, it sees the tripled rate.
+      const after = seen.find((s) => s.t >= ramp + 30 + lag);
+      expect(after).toBeDefined();
+      expect(after !== undefined && after.t - (ramp + 30 + lag)).toBeLessThan(interval);
+      expect((after?.production ?? 0) / base).toBeGreaterThan(2.85);
+      // And not before the surge began: no look-ahead.
+      expect(seen.filter((s) => s.t <= ramp).every((s) => (s.production ?? 0) / base < 1.05)).toBe(true);
+    },
+  );
+
+  it('reach: seconds until the target gets 85 % of the oracle, from the start and after capacity returns', () => {
+    const duration = 3600;
+    const scenario = buildScenario('capacity-drop', 1, duration);
+    const back = scenario.capacityRestoredAtSeconds;
+    expect(back).toBeDefined();
+    // Static at 10 %: below 85 % of the oracle (~16 %) throughout, except while capacity is halved.
+    const low = runClosedLoop({ scenario, seed: 1, durationSeconds: duration }, holdStill).summary;
+    expect(low.reachSeconds).toBe(scenario.capacityDropAtSeconds);
+    expect(low.reachAfterRestoreSeconds).toBeNull();
+    // A controller that writes 30 % at once reaches it after the propagation delay.
+    const high = runClosedLoop({ scenario, seed: 1, durationSeconds: duration }, setOnce(30)).summary;
+    expect(high.reachSeconds).toBe(scenario.propagationDelaySeconds);
+    expect(high.reachAfterRestoreSeconds).toBe(0);
+  });
+});

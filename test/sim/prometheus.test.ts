@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Signal } from '../../src/core/types.js';
 import { CPU_BOUND_PROFILE, createPlant, NO_NOISE, type Plant, trueSignals } from '../../src/sim/plant.js';
-import { createObserver, DEFAULT_OBSERVATION, type ObservationConfig } from '../../src/sim/prometheus.js';
+import {
+  createObserver,
+  DEFAULT_OBSERVATION,
+  type ObservationConfig,
+  staleAfterFor,
+} from '../../src/sim/prometheus.js';
 
 const WINDOW = 120;
 
@@ -121,17 +126,34 @@ describe('createObserver: absent signals', () => {
     expect(sim.observer.sampleCount).toBeLessThan(121);
   });
 
-  it('Stale when the newest sample is older than the limit, NoSeries once it leaves the lookback', () => {
+  it('a failed scrape writes a stale marker: rates go on over the samples left, then NoSeries, never Stale', () => {
     const sim = setup({ scrapeGaps: [{ startSeconds: 600, endSeconds: 1000 }] });
     run(sim, 0, 690, 10);
-    // The newest sample (585) is 105 s old: still fresh enough, and [570, 690] holds two samples.
+    // [570, 690] still holds the samples at 570 and 585; the marker at 600 hides the series from an instant
+    // query, so the age of the newest sample is not judged.
     expect(value(sim.observer.query(690, WINDOW).signals.cpuUtilization)).toBeGreaterThan(0);
     run(sim, 690, 720, 10);
-    expect(sim.observer.query(720, WINDOW).signals.cpuUtilization).toEqual(absent('Stale'));
+    expect(sim.observer.query(720, WINDOW).signals.cpuUtilization).toEqual(absent('NoSeries'));
     run(sim, 720, 900, 10);
     expect(sim.observer.query(900, WINDOW).signals.errorRate).toEqual(absent('NoSeries'));
     run(sim, 900, 1030, 10);
     expect(value(sim.observer.query(1030, WINDOW).signals.cpuUtilization)).toBeGreaterThan(0);
+  });
+
+  it('Stale after an outage (no markers while Prometheus is down) until the first new scrape', () => {
+    const sim = setup({ scrapeOffsetSeconds: 0, outages: [{ startSeconds: 601, endSeconds: 781 }] });
+    run(sim, 0, 781, 10);
+    // The newest sample is from 600, 181 s old; the next scrape is due at 795.
+    expect(sim.observer.query(781, WINDOW).signals.latencyP99Ms).toEqual(absent('Stale'));
+    expect(sim.observer.query(781, WINDOW, undefined, 45).productionRate).toEqual(absent('Stale'));
+    run(sim, 781, 795, 10);
+    expect(sim.observer.query(795, WINDOW).signals.latencyP99Ms).toEqual(absent('NoSeries'));
+  });
+
+  it('the Stale limit is at least four scrape intervals', () => {
+    expect(staleAfterFor(1)).toBe(120);
+    expect(staleAfterFor(30)).toBe(120);
+    expect(staleAfterFor(60)).toBe(240);
   });
 
   it('NoSeries when the window holds fewer than two samples', () => {
@@ -159,5 +181,111 @@ describe('createObserver: absent signals', () => {
     expect(partial).toBeLessThan(50);
     run(sim, 800, 900, 10);
     expect(value(sim.observer.query(900, WINDOW).requestRate)).toBeCloseTo(100, 6);
+  });
+});
+
+describe('createObserver: scrape phase and production', () => {
+  /** A plant whose counters grow by exactly `rps` per second (no noise), observed from `offset`. */
+  function linear(scrape: number, offset: number) {
+    const plant = createPlant(
+      {
+        profile: CPU_BOUND_PROFILE,
+        capacityRps: [[0, 10_000]],
+        traffic: { baseRps: 1000 },
+        backgroundRps: 0,
+        noise: NO_NOISE,
+      },
+      1,
+    );
+    const config = { ...DEFAULT_OBSERVATION, scrapeIntervalSeconds: scrape, scrapeOffsetSeconds: offset };
+    return { plant, observer: createObserver(config, 1, offset) };
+  }
+
+  it('scrapes at fractional phases read the counters interpolated between whole seconds', () => {
+    const sim = linear(5, 2.5);
+    run(sim, 0, 300, 10);
+    // Scrapes at 2.5, 7.5, ...: 60 of them by t = 300 (the last at 297.5).
+    expect(sim.observer.sampleCount).toBe(60);
+    // [280, 300] holds the samples at 282.5 ... 297.5: 15 s sampled, 2.5 s to each edge, both within 1.1
+    // intervals, so rate() extrapolates to the full 20 s: exactly 100/s.
+    expect(value(sim.observer.query(300, 20).requestRate)).toBeCloseTo(100, 9);
+  });
+
+  it('rate() extrapolates only half an interval past samples far from the window end', () => {
+    const sim = linear(30, 0);
+    run(sim, 0, 300, 10);
+    // Window [200, 300] at 30 s scrapes holds the samples at 210, 240, 270 and 300: 90 s sampled.
+    const w = 100;
+    const seen = value(sim.observer.query(300, w).requestRate);
+    // 10 s to the start (< 33 s threshold): extrapolated in full; 0 s to the end: the full 100 s.
+    expect(seen).toBeCloseTo(100, 9);
+    // At 329 the newest sample (300) is 29 s old: within 1.1 intervals, so extrapolated to the end too.
+    run(sim, 300, 329, 10);
+    expect(value(sim.observer.query(329, w).requestRate)).toBeCloseTo(100, 9);
+  });
+
+  it('1 s scrapes: the production rate is production over the production window', () => {
+    const sim = linear(1, 0);
+    run(sim, 0, 60, 10);
+    expect(value(sim.observer.query(60, 20, undefined, 3).productionRate)).toBeCloseTo(1000, 9);
+  });
+
+  it('the production rate is not asked for unless a production window is given', () => {
+    const sim = linear(15, 0);
+    run(sim, 0, 300, 10);
+    expect(sim.observer.query(300, WINDOW).productionRate).toEqual(
+      expect.objectContaining({ kind: 'absent', reason: 'NoSeries' }),
+    );
+  });
+
+  it('the production rate fails with the rest during an outage, and is scraped through a target gap', () => {
+    const plant = createPlant(
+      {
+        profile: CPU_BOUND_PROFILE,
+        capacityRps: [[0, 10_000]],
+        traffic: { baseRps: 1000 },
+        backgroundRps: 0,
+        noise: NO_NOISE,
+      },
+      1,
+    );
+    const observer = createObserver(
+      {
+        ...DEFAULT_OBSERVATION,
+        scrapeOffsetSeconds: 0,
+        outages: [{ startSeconds: 300, endSeconds: 400 }],
+        scrapeGaps: [{ startSeconds: 500, endSeconds: 700 }],
+      },
+      1,
+      0,
+    );
+    const sim = { plant, observer };
+    run(sim, 0, 350, 10);
+    expect(observer.query(350, WINDOW, undefined, 45).productionRate).toEqual(
+      expect.objectContaining({ kind: 'absent', reason: 'QueryFailed' }),
+    );
+    run(sim, 350, 650, 10);
+    const gap = observer.query(650, WINDOW, undefined, 45);
+    expect(gap.signals.cpuUtilization).toEqual(
+      expect.objectContaining({ kind: 'absent', reason: 'NoSeries' }),
+    );
+    expect(value(gap.productionRate)).toBeCloseTo(1000, 9);
+  });
+
+  it('Poisson production counts average to the production rate', () => {
+    const plant = createPlant(
+      {
+        profile: CPU_BOUND_PROFILE,
+        capacityRps: [[0, 10_000]],
+        traffic: { baseRps: 2000 },
+        backgroundRps: 0,
+        noise: { poissonArrivals: true, cpuSigma: 0, latencySigma: 0, correlationSeconds: 30 },
+      },
+      3,
+    );
+    for (let t = 0; t < 1000; t++) plant.advance(t, 1, 10);
+    // 2,000,000 expected; the sum of Poisson counts has sigma ~1,414.
+    expect(Math.abs(plant.counters.production - 2_000_000)).toBeLessThan(7000);
+    expect(plant.counters.production).not.toBe(2_000_000);
   });
 });

@@ -96,6 +96,8 @@ const summary = (over: Partial<SimSummary>): SimSummary => ({
   maxPercentWhileBlind: null,
   maxRiseWhileBlind: null,
   recoverySeconds: null,
+  reachSeconds: null,
+  reachAfterRestoreSeconds: null,
   meanPercent: 9,
   meanOraclePercent: 10,
   minOraclePercent: 8,

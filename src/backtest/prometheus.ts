@@ -26,7 +26,16 @@ import {
 } from '../signals/client.js';
 import type { BasicAuth } from '../signals/config.js';
 import { DEFAULT_STALE_AFTER_SECONDS } from '../signals/prometheus.js';
-import { cpuQuery, latencyQuery, trafficQuery, type WorkloadRef, windowDuration } from '../signals/promql.js';
+import {
+  cpuQuery,
+  latencyQuery,
+  productionQuery,
+  trafficQuery,
+  type WorkloadRef,
+} from '../signals/promql.js';
+
+/** The default production query, shared with the live signals (see src/signals/promql.ts). */
+export { productionQuery };
 import type { History, Series } from './history.js';
 import { formatTime } from './time.js';
 
@@ -204,22 +213,6 @@ export interface HistoryRequest {
   readonly productionQuery?: string;
   /** The primary service of the mirrored route; default the VirtualService's name and namespace. */
   readonly primaryService?: { readonly name: string; readonly namespace: string };
-}
-
-/**
- * The default production query: requests/s received by the primary service, as its own sidecars report
- * them (reporter="destination"), without the mirror target's workload (a mirror to another subset of the same
- * host shares the service name). Mirrored copies are reported only by the target, so they are not counted.
- */
-export function productionQuery(
-  service: { readonly name: string; readonly namespace: string },
-  excludeWorkload: string,
-  windowSeconds: number,
-): string {
-  return (
-    `sum(rate(istio_requests_total{reporter="destination",destination_service_namespace="${service.namespace}",` +
-    `destination_service_name="${service.name}",destination_workload!="${excludeWorkload}"}[${windowDuration(windowSeconds)}]))`
-  );
 }
 
 /** The daemon's exported percentage for a policy (max over replicas, which all read the same route). */

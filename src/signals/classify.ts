@@ -8,6 +8,9 @@ import {
   ISTIO_LABELS,
   PART,
   PART_LABEL,
+  SCRAPE_PART,
+  SERVICE_LABELS,
+  type ServiceRef,
   type WorkloadRef,
   windowDuration,
   workloadKey,
@@ -334,4 +337,109 @@ export function classifyOverride(
 
 function round(n: number): number {
   return Math.round(n * 1000) / 1000;
+}
+
+/** "namespace/name" of a service, the key under which the production query's answers are collected. */
+export function serviceKey(ref: ServiceRef): string {
+  return `${ref.namespace}/${ref.name}`;
+}
+
+/** Groups the batched production query's samples: request rate per workload, per "namespace/service". */
+export function collectProduction(samples: readonly VectorSample[]): Map<string, Map<string, number>> {
+  const out = new Map<string, Map<string, number>>();
+  for (const s of samples) {
+    const namespace = s.labels[SERVICE_LABELS.namespace];
+    const name = s.labels[SERVICE_LABELS.name];
+    if (namespace === undefined || name === undefined || name === '') continue;
+    const byWorkload = getOrCreate(out, serviceKey({ namespace, name }), () => new Map<string, number>());
+    const workload = s.labels[SERVICE_LABELS.workload] ?? '';
+    // sum by (…, workload) gives one series per workload; a second one would be a merged answer: add it
+    // anyway, since the query sums over workloads too and a NaN poisons the sum, which is then refused.
+    byWorkload.set(workload, (byWorkload.get(workload) ?? 0) + s.value);
+  }
+  return out;
+}
+
+/**
+ * The production rate of one primary service from the batched production answer, without the mirror
+ * target's workload. No series for the service: NoSeries; a sum of 0: NoTraffic; NaN or ±Inf: QueryFailed.
+ * Never Stale: a rate over a window of three scrapes needs two samples in it, so it cannot come from old data.
+ */
+export function classifyProduction(
+  outcome: QueryOutcome<Map<string, Map<string, number>>>,
+  service: ServiceRef,
+  excludeWorkload: string,
+  windowSeconds: number,
+): Signal {
+  const svc = serviceKey(service);
+  if (!outcome.ok) return absent('QueryFailed', `production rate query: ${outcome.detail}`);
+  const byWorkload = outcome.value.get(svc);
+  let total = 0;
+  let series = 0;
+  for (const [workload, rate] of byWorkload ?? []) {
+    if (workload === excludeWorkload) continue;
+    total += rate;
+    series++;
+  }
+  if (series === 0) {
+    return absent(
+      'NoSeries',
+      `no istio_requests_total series with reporter="destination" for service ${svc} (besides the mirror target ${excludeWorkload}) in the ${windowDuration(windowSeconds)} window`,
+    );
+  }
+  if (!Number.isFinite(total) || total < 0) {
+    return absent('QueryFailed', `production rate of service ${svc} is not a finite non-negative number`);
+  }
+  if (total === 0) {
+    return absent(
+      'NoTraffic',
+      `no requests to service ${svc} in the ${windowDuration(windowSeconds)} window`,
+    );
+  }
+  return value(total);
+}
+
+/** The production-rate override's result: one series (or a scalar) expected, as for the signal overrides. */
+export function classifyProductionOverride(outcome: QueryOutcome<OverrideResult>): Signal {
+  if (!outcome.ok) return absent('QueryFailed', `productionRate override query: ${outcome.detail}`);
+  const values = outcome.value;
+  if (values.length > 1) {
+    return absent(
+      'QueryFailed',
+      `productionRate override query returned ${values.length} series, expected 1`,
+    );
+  }
+  const v = values[0];
+  if (v === undefined) return absent('NoSeries', 'productionRate override query returned no series');
+  if (!Number.isFinite(v) || v < 0) {
+    return absent('QueryFailed', 'productionRate override query returned NaN, ±Inf or a negative rate');
+  }
+  if (v === 0) return absent('NoTraffic', 'productionRate override query returned 0 requests/s');
+  return value(v);
+}
+
+/** Learned scrape intervals of one workload, in seconds, per family of series. */
+export interface ScrapeObservation {
+  istio?: number;
+  cpu?: number;
+}
+
+/**
+ * Groups the scrape-interval query's samples by "namespace/workload". Values that are not a positive finite
+ * number of seconds (a series with duplicate timestamps, say) are dropped: they prove nothing.
+ */
+export function collectScrapeIntervals(samples: readonly VectorSample[]): Map<string, ScrapeObservation> {
+  const out = new Map<string, ScrapeObservation>();
+  for (const s of samples) {
+    const part = partOf(s);
+    const labels =
+      part === SCRAPE_PART.istio ? ISTIO_LABELS : part === SCRAPE_PART.cpu ? CPU_LABELS : undefined;
+    if (labels === undefined) continue;
+    const key = keyOf(s, labels);
+    if (key === undefined || !Number.isFinite(s.value) || s.value <= 0) continue;
+    const obs = getOrCreate<ScrapeObservation>(out, key, () => ({}));
+    const family = part === SCRAPE_PART.istio ? 'istio' : 'cpu';
+    obs[family] = Math.min(obs[family] ?? Number.POSITIVE_INFINITY, s.value);
+  }
+  return out;
 }

@@ -9,14 +9,19 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { PrometheusDriver } from 'prometheus-query';
+import { productionWindowSeconds } from '../core/defaults.js';
 import type { Signal, SignalName, Signals } from '../core/types.js';
 import {
   type ClassifyContext,
   type CpuObservation,
   classifyOverride,
+  classifyProduction,
+  classifyProductionOverride,
   classifyWorkload,
   collectCpu,
   collectLatency,
+  collectProduction,
+  collectScrapeIntervals,
   collectTraffic,
   duplicateSeries,
   type OverrideResult,
@@ -36,11 +41,22 @@ import {
   ISTIO_LABELS,
   isSafeName,
   latencyQuery,
+  productionBatchQuery,
   renderOverride,
+  type ServiceRef,
+  scrapeIntervalQuery,
   trafficQuery,
   type WorkloadRef,
   workloadKey,
 } from './promql.js';
+import {
+  DEFAULT_SCRAPE_RELEARN_SECONDS,
+  DEFAULT_SCRAPE_RETRY_SECONDS,
+  type ResolvedScrapeInterval,
+  resolveScrapeInterval,
+  ScrapeIntervalMemory,
+  workloadScrapeInterval,
+} from './scrape.js';
 import { type PrometheusStatus, PrometheusStatusTracker, type QueryResultSummary } from './status.js';
 import type { SignalReading, SignalRequest, SignalSource } from './types.js';
 
@@ -82,6 +98,15 @@ export interface PrometheusSignalSourceOptions {
   readonly maxWorkloadsPerQuery?: number;
   /** Queries in flight at once. Default 8. */
   readonly maxConcurrentQueries?: number;
+  /**
+   * Learn each target's scrape interval from its samples (one batched query per 500 workloads, every
+   * `scrapeRelearnSeconds`, and `scrapeRetrySeconds` after a failure). Default true.
+   */
+  readonly learnScrapeIntervals?: boolean;
+  /** Default 600. */
+  readonly scrapeRelearnSeconds?: number;
+  /** Default 60. */
+  readonly scrapeRetrySeconds?: number;
   readonly logger?: SignalLogger;
   readonly onQuery?: (event: QueryEvent) => void;
 }
@@ -99,6 +124,13 @@ interface Batch {
   latency?: QueryOutcome<Map<string, number>>;
 }
 
+/** The default production query of one production window and one chunk of services. */
+interface ProductionBatch {
+  readonly windowSeconds: number;
+  readonly services: readonly ServiceRef[];
+  outcome?: QueryOutcome<Map<string, Map<string, number>>>;
+}
+
 /** Reads mirror-target signals from Prometheus with batched default queries and per-policy overrides. */
 export class PrometheusSignalSource implements SignalSource {
   readonly #driver: PrometheusDriver;
@@ -110,6 +142,7 @@ export class PrometheusSignalSource implements SignalSource {
   readonly #onQuery: ((event: QueryEvent) => void) | undefined;
   readonly #secrets: string[];
   readonly #tracker: PrometheusStatusTracker;
+  readonly #scrape: ScrapeIntervalMemory | undefined;
   #queryCount = 0;
 
   /**
@@ -141,6 +174,13 @@ export class PrometheusSignalSource implements SignalSource {
     }
     this.#logger = options.logger;
     this.#onQuery = options.onQuery;
+    this.#scrape =
+      options.learnScrapeIntervals === false
+        ? undefined
+        : new ScrapeIntervalMemory(
+            positive('scrapeRelearnSeconds', options.scrapeRelearnSeconds ?? DEFAULT_SCRAPE_RELEARN_SECONDS),
+            positive('scrapeRetrySeconds', options.scrapeRetrySeconds ?? DEFAULT_SCRAPE_RETRY_SECONDS),
+          );
 
     const client = {
       url,
@@ -213,9 +253,51 @@ export class PrometheusSignalSource implements SignalSource {
       else out.set(r.key, failedReading(r, problem));
     }
 
+    // Learned first: the production window depends on the scrape interval. Due only now and then, so most
+    // cycles go straight on.
+    await this.#learnScrapeIntervals(valid, at, queries);
+    const scrape = new Map<string, ResolvedScrapeInterval>();
+    for (const r of valid) {
+      const learned = this.#scrape?.get(r);
+      scrape.set(r.key, resolveScrapeInterval(r.scrapeIntervalSeconds, learned));
+    }
+    const productionWindow = (r: SignalRequest): number =>
+      productionWindowSeconds(r.windowSeconds, scrape.get(r.key)?.seconds ?? Number.NaN);
+
     const batches = this.#plan(valid);
     const overrides = new Map<string, QueryOutcome<OverrideResult>>();
     const tasks: (() => Promise<void>)[] = [];
+    const productionBatches = this.#planProduction(valid, productionWindow);
+    for (const pb of productionBatches) {
+      tasks.push(async () => {
+        const res = await this.#vector(
+          queries,
+          'batch',
+          productionBatchQuery(pb.services, pb.windowSeconds),
+          at,
+        );
+        pb.outcome = res.ok ? { ok: true, value: collectProduction(res.value) } : res;
+      });
+    }
+    const productionOverrides = new Map<string, QueryOutcome<OverrideResult>>();
+    for (const r of valid) {
+      const template = r.production?.query;
+      if (template === undefined) continue;
+      const service = r.production?.service;
+      const rendered = renderOverride(template, {
+        namespace: r.namespace,
+        workload: r.workload,
+        windowSeconds: productionWindow(r),
+        ...(service !== undefined && { service: service.name, serviceNamespace: service.namespace }),
+      });
+      if ('error' in rendered) {
+        productionOverrides.set(r.key, { ok: false, detail: rendered.error });
+        continue;
+      }
+      tasks.push(async () => {
+        productionOverrides.set(r.key, await this.#override(queries, rendered.query, at));
+      });
+    }
     for (const batch of batches) {
       tasks.push(async () => {
         const res = unique(
@@ -258,6 +340,9 @@ export class PrometheusSignalSource implements SignalSource {
     }
     await runLimited(tasks, this.#maxConcurrent);
 
+    const byWindowAndService = new Map<string, ProductionBatch>();
+    for (const pb of productionBatches)
+      for (const svc of pb.services) byWindowAndService.set(productionBatchId(pb.windowSeconds, svc), pb);
     const atSeconds = at.getTime() / 1000;
     const byWindowAndWorkload = new Map<string, Batch>();
     for (const b of batches)
@@ -283,7 +368,71 @@ export class PrometheusSignalSource implements SignalSource {
             ? classifyOverride(override, signal, workload.requestRate, ctx)
             : defaultSignal(workload, signal);
       }
-      out.set(r.key, { signals: signals satisfies Signals, requestRate: workload.requestRate });
+      const reading: SignalReading = {
+        signals: signals satisfies Signals,
+        requestRate: workload.requestRate,
+        ...(r.production !== undefined && {
+          productionRate: productionSignal(r, productionWindow(r), byWindowAndService, productionOverrides),
+        }),
+      };
+      const interval = scrape.get(r.key);
+      out.set(r.key, interval === undefined ? reading : { ...reading, scrapeInterval: interval });
+    }
+    return out;
+  }
+
+  /**
+   * Learns the scrape interval of the workloads that are due (see ScrapeIntervalMemory): one query per chunk
+   * of workloads, whatever their windows. Requests whose policy sets the interval need no learning.
+   */
+  async #learnScrapeIntervals(
+    requests: readonly SignalRequest[],
+    at: Date,
+    queries: QueryResultSummary[],
+  ): Promise<void> {
+    const memory = this.#scrape;
+    if (memory === undefined) return;
+    const atMs = at.getTime();
+    const wanted = requests
+      .filter((r) => r.scrapeIntervalSeconds === undefined)
+      .map((r) => ({ namespace: r.namespace, workload: r.workload }));
+    const due = memory.due(wanted, atMs);
+    if (due.length === 0) return;
+    const tasks = chunkWorkloads(due, this.#maxWorkloads).map((refs) => async () => {
+      const res = await this.#vector(queries, 'batch', scrapeIntervalQuery(refs), at);
+      const found = res.ok ? collectScrapeIntervals(res.value) : undefined;
+      for (const ref of refs) {
+        memory.record(ref, workloadScrapeInterval(found?.get(workloadKey(ref))), atMs);
+      }
+    });
+    await runLimited(tasks, this.#maxConcurrent);
+  }
+
+  /** Groups the default production queries by production window, then chunks their distinct services. */
+  #planProduction(
+    requests: readonly SignalRequest[],
+    windowOf: (r: SignalRequest) => number,
+  ): ProductionBatch[] {
+    const byWindow = new Map<number, Map<string, ServiceRef>>();
+    for (const r of requests) {
+      const service = r.production?.service;
+      if (service === undefined || r.production?.query !== undefined) continue;
+      if (!isSafeName(service.namespace) || !isSafeName(service.name)) continue;
+      const w = windowOf(r);
+      const services = byWindow.get(w) ?? new Map<string, ServiceRef>();
+      services.set(`${service.namespace}/${service.name}`, service);
+      byWindow.set(w, services);
+    }
+    const out: ProductionBatch[] = [];
+    for (const [windowSeconds, services] of [...byWindow].sort((a, b) => a[0] - b[0])) {
+      // chunkWorkloads sorts and de-duplicates by namespace and name; services are keyed the same way.
+      const refs = [...services.values()].map((s) => ({ namespace: s.namespace, workload: s.name }));
+      for (const chunk of chunkWorkloads(refs, this.#maxWorkloads)) {
+        out.push({
+          windowSeconds,
+          services: chunk.map((c) => ({ namespace: c.namespace, name: c.workload })),
+        });
+      }
     }
     return out;
   }
@@ -393,6 +542,10 @@ function overrideId(key: string, signal: SignalName): string {
   return `${key}\u0000${signal}`;
 }
 
+function productionBatchId(windowSeconds: number, service: ServiceRef): string {
+  return `${windowSeconds}\u0000${service.namespace}/${service.name}`;
+}
+
 function batchId(windowSeconds: number, ref: WorkloadRef): string {
   return `${windowSeconds}\u0000${workloadKey(ref)}`;
 }
@@ -412,6 +565,37 @@ function failedReading(r: SignalRequest, detail: string): SignalReading {
   const signals: Partial<Record<SignalName, Signal>> = {};
   for (const s of r.guardrails) signals[s] = failed;
   return { signals, requestRate: failed };
+}
+
+/** The production rate of one request, from its override or from the batch that holds its service. */
+function productionSignal(
+  r: SignalRequest,
+  windowSeconds: number,
+  batches: ReadonlyMap<string, ProductionBatch>,
+  overrides: ReadonlyMap<string, QueryOutcome<OverrideResult>>,
+): Signal {
+  if (r.production?.query !== undefined) {
+    const outcome = overrides.get(r.key) ?? { ok: false, detail: 'query did not run' };
+    return classifyProductionOverride(outcome);
+  }
+  const service = r.production?.service;
+  if (service === undefined) {
+    return {
+      kind: 'absent',
+      reason: 'NoSeries',
+      detail: 'the primary service of the mirrored route is unknown',
+    };
+  }
+  if (!isSafeName(service.namespace) || !isSafeName(service.name)) {
+    return {
+      kind: 'absent',
+      reason: 'QueryFailed',
+      detail: `primary service "${service.namespace}/${service.name}" is not a DNS-1123 name`,
+    };
+  }
+  const batch = batches.get(productionBatchId(windowSeconds, service));
+  const outcome = batch?.outcome ?? { ok: false, detail: 'query did not run' };
+  return classifyProduction(outcome, service, r.workload, windowSeconds);
 }
 
 function observationsFor(batch: Batch, key: string): WorkloadObservations {

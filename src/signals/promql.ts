@@ -169,3 +169,83 @@ export function renderOverride(
     return { error: err instanceof Error ? err.message : String(err) };
   }
 }
+
+/** A Kubernetes service: the primary side of a mirrored route. */
+export interface ServiceRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** Label names under which the production query reports the primary service and the workload behind it. */
+export const SERVICE_LABELS = {
+  namespace: 'destination_service_namespace',
+  name: 'destination_service_name',
+  workload: 'destination_workload',
+} as const;
+
+/**
+ * Production requests/s of one primary service, as its own sidecars report them (reporter="destination"),
+ * without the mirror target's workload: a mirror to another subset of the same host shares the service name,
+ * and mirrored copies are reported only by the target, so what is left is the production traffic alone.
+ * The one builder of this query: the backtest reads the same shape over its history.
+ */
+export function productionQuery(service: ServiceRef, excludeWorkload: string, windowSeconds: number): string {
+  return (
+    `sum(rate(istio_requests_total{reporter="destination",${SERVICE_LABELS.namespace}="${service.namespace}",` +
+    `${SERVICE_LABELS.name}="${service.name}",${SERVICE_LABELS.workload}!="${excludeWorkload}"}[${windowDuration(windowSeconds)}]))`
+  );
+}
+
+/**
+ * {@link productionQuery} for many services at once: the request rate per service and workload, so that each
+ * policy's own mirror target can be left out of its sum on this side (the exclusion differs per policy, the
+ * query does not). The selector matches the cross product of namespaces and names; the caller keeps only
+ * requested pairs. The answer has one series per workload behind a requested service: a few per policy.
+ */
+export function productionBatchQuery(services: readonly ServiceRef[], windowSeconds: number): string {
+  const sel =
+    `reporter="destination",` +
+    `${SERVICE_LABELS.namespace}=~"${alternation(services.map((s) => s.namespace))}",` +
+    `${SERVICE_LABELS.name}=~"${alternation(services.map((s) => s.name))}"`;
+  const by = `${SERVICE_LABELS.namespace}, ${SERVICE_LABELS.name}, ${SERVICE_LABELS.workload}`;
+  return `sum by (${by}) (rate(istio_requests_total{${sel}}[${windowDuration(windowSeconds)}]))`;
+}
+
+/** Span of samples the scrape interval is learned from: a few samples even at the slowest accepted scrape. */
+export const SCRAPE_LEARN_WINDOW_SECONDS = 600;
+
+/** Values of PART_LABEL in the scrape-interval query. */
+export const SCRAPE_PART = { istio: 'istio', cpu: 'cpu' } as const;
+
+/**
+ * The scrape interval of every workload's series, one number per workload and family (the Istio request
+ * counter, the cAdvisor CPU counter), learned from the sample timestamps Prometheus holds.
+ *
+ * Per series: with N samples in the last W seconds, the newest at t, the N - 1 gaps fit in t - (now - W), so
+ * `(t - (now - W)) / (N - 1)` is an upper bound of the interval, exact when the oldest sample sits at the
+ * window's start and otherwise at most 1 / (N - 1) too large (about 3 % at 15 s over 10 minutes). Erring
+ * long is the safe side: the controller then waits a little longer for its readings, never too little.
+ * Per workload and family: the smallest bound over its series. A family is scraped by one job, so its series
+ * share the interval; a series that began, ended or missed scrapes inside the window only gives a looser
+ * bound, and the minimum ignores it.
+ *
+ * Why not the raw samples (`x[5m]`) and a median of gaps: that answer grows with series × samples (hundreds
+ * of thousands of points for 1,000 targets); this one is two numbers per workload, computed by Prometheus.
+ */
+export function scrapeIntervalQuery(
+  refs: readonly WorkloadRef[],
+  windowSeconds = SCRAPE_LEARN_WINDOW_SECONDS,
+): string {
+  const range = windowDuration(windowSeconds);
+  const bound = (sel: string): string =>
+    `(timestamp(${sel}) - (time() - ${windowSeconds})) / ((count_over_time(${sel}[${range}]) > 1) - 1)`;
+  const istio = `istio_requests_total{${istioSelector(refs)}}`;
+  const pods = podPattern(refs.map((r) => r.workload));
+  const ns = alternation(refs.map((r) => r.namespace));
+  const cpu = `container_cpu_usage_seconds_total{namespace=~"${ns}",pod=~"${pods}",container!="",container!="POD"}`;
+  const part = (expr: string, name: string): string =>
+    `label_replace(${expr}, "${PART_LABEL}", "${name}", "", "")`;
+  const istioPart = `min by (${ISTIO_LABELS.namespace}, ${ISTIO_LABELS.workload}) (${bound(istio)})`;
+  const cpuPart = `min by (${CPU_LABELS.namespace}, ${CPU_LABELS.workload}) (label_replace(${bound(cpu)}, "workload", "$1", "pod", "${pods}"))`;
+  return `${part(istioPart, SCRAPE_PART.istio)} or ${part(cpuPart, SCRAPE_PART.cpu)}`;
+}

@@ -1,4 +1,14 @@
 import type { Signal, SignalName, Signals } from '../core/types.js';
+import type { ServiceRef } from './promql.js';
+import type { ResolvedScrapeInterval } from './scrape.js';
+
+/** Which production rate a request reads: the primary service's (default query) and/or an override. */
+export interface ProductionRequest {
+  /** The primary service of the mirrored route; fills {{service}} and {{serviceNamespace}} in an override. */
+  readonly service?: ServiceRef;
+  /** PromQL override (spec.queries.productionRate); replaces the default query when set. */
+  readonly query?: string;
+}
 
 /**
  * What one policy needs from the signal source in one cycle.
@@ -17,6 +27,10 @@ export interface SignalRequest {
   readonly guardrails: readonly SignalName[];
   /** PromQL overrides with {{namespace}}, {{workload}} and {{window}} placeholders, run once per policy. */
   readonly queries: Partial<Record<SignalName, string>>;
+  /** The policy's scrape interval (spec.observation.scrapeInterval); when absent it is learned. */
+  readonly scrapeIntervalSeconds?: number;
+  /** The production rate to read; absent: none is read (the reading has no productionRate). */
+  readonly production?: ProductionRequest;
 }
 
 /** The answer for one request. */
@@ -28,6 +42,13 @@ export interface SignalReading {
   readonly signals: Signals;
   /** Requests per second the mirror target received over the window (mirrored and any other). */
   readonly requestRate: Signal;
+  /**
+   * Production requests/s of the mirrored route over productionWindowSeconds(window, scrape interval);
+   * present when the request asked for it.
+   */
+  readonly productionRate?: Signal;
+  /** The scrape interval in use for this request (policy, learned or default), when the source resolves it. */
+  readonly scrapeInterval?: ResolvedScrapeInterval;
 }
 
 /** Port: reads the signals of many policies at one instant. Implementations never throw from `fetch`. */

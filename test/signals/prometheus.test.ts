@@ -243,9 +243,10 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
     await one.src.fetch(batch.slice(0, 1), prom.now);
     const many = source();
     const readings = await many.src.fetch(batch, prom.now);
-    expect(one.src.queryCount).toBe(3);
+    // Traffic, CPU, p99, and on a first fetch the scrape-interval learning: one each for 1 or 50 workloads.
+    expect(one.src.queryCount).toBe(4);
     expect(many.src.queryCount).toBe(one.src.queryCount);
-    expect(many.events.map((e) => e.kind)).toEqual(['batch', 'batch', 'batch']);
+    expect(many.events.map((e) => e.kind)).toEqual(['batch', 'batch', 'batch', 'batch']);
     batch.forEach((req, i) => {
       const r = readings.get(req.key);
       expect(numberOf(r?.requestRate)).toBeCloseTo(1 + i, 6);
@@ -259,8 +260,8 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
     );
     const { src } = source({ maxWorkloadsPerQuery: 20 });
     const readings = await src.fetch(batch, prom.now);
-    // ceil(50 / 20) = 3 chunks x (traffic, CPU, p99).
-    expect(src.queryCount).toBe(9);
+    // ceil(50 / 20) = 3 chunks x (traffic, CPU, p99, scrape-interval learning).
+    expect(src.queryCount).toBe(12);
     expect(numberOf(readings.get('p49')?.requestRate)).toBeCloseTo(50, 6);
   });
 
@@ -270,7 +271,8 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
       [request('healthy'), request('hot-cpu'), request('failing', { windowSeconds: 300 })],
       prom.now,
     );
-    expect(src.queryCount).toBe(6);
+    // The scrape-interval learning does not depend on the window: one for both.
+    expect(src.queryCount).toBe(7);
     expect(numberOf(readings.get('failing')?.signals.errorRate)).toBeCloseTo(0.2, 6);
   });
 
@@ -280,7 +282,8 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
       [request('healthy', { guardrails: ['cpuUtilization', 'errorRate'] })],
       prom.now,
     );
-    expect(src.queryCount).toBe(2);
+    // Traffic and CPU, and the first fetch's scrape-interval learning.
+    expect(src.queryCount).toBe(3);
     expect(Object.keys(readings.get('healthy')?.signals ?? {}).sort()).toEqual([
       'cpuUtilization',
       'errorRate',
@@ -307,9 +310,10 @@ describe('PrometheusSignalSource against a real Prometheus', () => {
         .replaceAll('{{workload}}', 'failing')
         .replaceAll('{{window}}', '2m'),
     );
-    // One chunk: traffic, CPU and p99 (no-errors watches p99 with the default query), plus the two overrides.
+    // One chunk: traffic, CPU and p99 (no-errors watches p99 with the default query) and the scrape-interval
+    // learning, plus the two overrides.
     expect(events.filter((e) => e.kind === 'override')).toHaveLength(2);
-    expect(events.filter((e) => e.kind === 'batch')).toHaveLength(3);
+    expect(events.filter((e) => e.kind === 'batch')).toHaveLength(4);
   });
 
   it('fails an override query that returns several series, naming the count', async () => {

@@ -23,11 +23,11 @@ export function pruneTrack(track: Track, horizonS: number): Track {
 
 /**
  * The time-weighted percentage over the span a reading taken now covers: the rate window, ending
- * `LAW.lagSeconds` ago. For a signal proportional to load this is exactly the percentage the reading shows.
+ * `lagS` ago (propagation plus the mean age of the newest sample). For a signal proportional to load this is exactly the percentage the reading shows.
  */
-export function effectivePercent(track: Track, windowS: number): number {
-  const newest = LAW.lagSeconds;
-  const oldest = LAW.lagSeconds + windowS;
+export function effectivePercent(track: Track, windowS: number, lagS: number): number {
+  const newest = lagS;
+  const oldest = lagS + windowS;
   let sum = 0;
   for (let i = 0; i < track.length; i++) {
     const entry = track[i];
@@ -41,8 +41,8 @@ export function effectivePercent(track: Track, windowS: number): number {
 }
 
 /** Share of the rate window that reflects something that happened `ageS` seconds ago. */
-export function visibleShare(ageS: number, windowS: number): number {
-  return clamp((ageS - LAW.lagSeconds) / windowS, 0, 1);
+export function visibleShare(ageS: number, windowS: number, lagS: number): number {
+  return clamp((ageS - lagS) / windowS, 0, 1);
 }
 
 /**
@@ -54,4 +54,43 @@ export function project(s: number, pEff: number, p: number, elasticity: number):
   if (s === 0 || pEff <= 0 || p <= 0) return s;
   const r = p / pEff;
   return Math.min(LAW.severityCap, s * r ** (r >= 1 ? Math.max(1, elasticity) : 1));
+}
+
+/** Production readings, newest first: `[secondsAgo, requests/s]`, each a rate over the production window. */
+export type ProductionTrack = ReadonlyArray<readonly [number, number]>;
+
+/**
+ * Production requests/s averaged over the span a rate reading taken now covers (from `lagS` to
+ * `lagS + windowS` seconds ago; production reaches the target without the propagation of a write).
+ * Each production reading stands for the rate over its own window, which ends half a scrape before it
+ * was taken; a moment no reading covers takes the reading nearest to it.
+ * @returns undefined when there is no production reading.
+ */
+export function productionOverSpan(
+  prod: ProductionTrack,
+  lagS: number,
+  windowS: number,
+  scrapeS: number,
+  productionWindowS: number,
+): number | undefined {
+  if (prod.length === 0) return undefined;
+  const steps = 16;
+  let sum = 0;
+  for (let i = 0; i < steps; i++) {
+    const age = lagS + (windowS * (i + 0.5)) / steps;
+    let best = prod[0]?.[1] ?? 0;
+    let bestDistance = Number.POSITIVE_INFINITY;
+    for (const [a, rps] of prod) {
+      const from = a + scrapeS / 2;
+      const to = from + productionWindowS;
+      const d = age < from ? from - age : age > to ? age - to : 0;
+      if (d < bestDistance) {
+        bestDistance = d;
+        best = rps;
+      }
+      if (d === 0) break;
+    }
+    sum += best;
+  }
+  return sum / steps;
 }

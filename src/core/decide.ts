@@ -20,24 +20,34 @@
  *   same stale readings;
  * - missing data never pushes toward the risky side, and long blindness decays toward minPercent.
  */
-import { effectivePercent, pruneTrack, type Track, visibleShare } from './deadtime.js';
+import { effectivePercent, productionOverSpan, pruneTrack, type Track, visibleShare } from './deadtime.js';
+import { productionWindowSeconds } from './defaults.js';
 import { LAW } from './law.js';
 import { clamp, clean, floorQ, pct, round, sig } from './numeric.js';
 import {
   aboveMax,
   type Context,
+  holdLoad,
   law,
   nextAnchor,
   type Outcome,
   rememberBreach,
   updateCurve,
 } from './rules.js';
-import { observe, settings } from './settings.js';
-import { type CoreState, MAX_RECENT_READINGS, MAX_WRITES_TRACKED, STATE_VERSION } from './state.js';
+import { observe, type Settings, settings } from './settings.js';
+import {
+  type CoreState,
+  MAX_EQUIVALENT_PERCENT,
+  MAX_PRODUCTION_READINGS,
+  MAX_RECENT_READINGS,
+  MAX_WRITES_TRACKED,
+  STATE_VERSION,
+} from './state.js';
 import type {
   Action,
   ControllerState,
   ControlPolicy,
+  CurvePoint,
   Mode,
   ObservationTiming,
   Reading,
@@ -97,8 +107,37 @@ export interface Decision {
   readonly safePercent?: number;
 }
 
+/**
+ * Production when a write made now lands, for decreases only: a rising production rate is a rate over a
+ * window, so it trails the truth by half that window and half a scrape, and the write takes the
+ * propagation to apply. The rise between the last two readings is carried over that lead, at most
+ * doubling the reading.
+ */
+function productionLanding(prod: ReadonlyArray<readonly [number, number]>, cfg: Settings): number {
+  const [a0, p0] = prod[0] ?? [0, 0];
+  const older = prod[1];
+  if (older === undefined || older[0] - a0 <= 0 || older[0] - a0 > 2 * cfg.intervalS + 1) return p0;
+  const slope = (p0 - older[1]) / (older[0] - a0);
+  if (slope <= 0) return p0;
+  const lead = productionWindowSeconds(cfg.windowS, cfg.scrapeS) / 2 + cfg.scrapeS / 2 + cfg.propagationS;
+  return Math.min(2 * p0, p0 + slope * lead);
+}
+
+/** The curve's points carried to the production now (see `basis`). */
+function carryCurve(
+  curve: Partial<Record<SignalName, CurvePoint>> | undefined,
+  carried: (q: number) => number,
+): Partial<Record<SignalName, CurvePoint>> | undefined {
+  if (curve === undefined) return undefined;
+  const out: Partial<Record<SignalName, CurvePoint>> = {};
+  for (const [name, point] of Object.entries(curve) as Array<[SignalName, CurvePoint]>) {
+    out[name] = [round(carried(point[0]), 2), point[1], point[2]];
+  }
+  return out;
+}
+
 export function decide(input: DecideInput): Decision {
-  const cfg = settings(input.policy);
+  const cfg = settings(input.policy, input.observation);
   const prev = input.state;
   const now = Number.isFinite(input.now) ? input.now : (prev?.at ?? 0);
   const raw = input.currentPercent;
@@ -117,7 +156,25 @@ export function decide(input: DecideInput): Decision {
   if (prev && Math.abs(prev.percent - pIn) > 1e-9) track = [[0, pIn], ...track];
   track = pruneTrack(track, horizonS);
   const writesAgo = prev ? prev.writesAgo.map((a) => a + elapsedS).filter((a) => a < HOUR_SECONDS) : [];
-  const older = prev ? prev.recent.map((r) => [r[0] + elapsedS, r[1], r[2], r[3], r[4]] as const) : [];
+  // Production: the readings and the curve are kept as the percentage that would give the target the same
+  // load at the production of the latest decision (the basis). When production moved since, they are
+  // carried to the production now, so every rule below compares loads, not percentages.
+  const pr = input.productionRate;
+  const ppNow = pr?.kind === 'value' && Number.isFinite(pr.value) && pr.value > 0 ? pr.value : undefined;
+  const prevBasis = (prev as CoreState | undefined)?.basis;
+  // A percentage someone else set has no known production behind it: it is taken as set for now.
+  const held =
+    prev !== undefined && Math.abs(prev.percent - pIn) <= 1e-9 ? (prev as CoreState).held : undefined;
+  const basis = ppNow ?? prevBasis;
+  const carry = ppNow !== undefined && prevBasis !== undefined ? clamp(prevBasis / ppNow, 1e-3, 1e3) : 1;
+  const carried = (q: number): number => Math.min(MAX_EQUIVALENT_PERCENT, q * carry);
+  const prodOld = ((prev as CoreState | undefined)?.prod ?? []).map(([a, r]) => [a + elapsedS, r] as const);
+  const prod = (ppNow !== undefined ? [[0, ppNow] as const, ...prodOld] : prodOld)
+    .filter(([a]) => a <= horizonS + cfg.windowS)
+    .slice(0, MAX_PRODUCTION_READINGS);
+  const older = prev
+    ? prev.recent.map((r) => [r[0] + elapsedS, carried(r[1]), r[2], r[3], r[4]] as const)
+    : [];
   const cooldownUntil =
     prev?.cooldownUntil !== undefined && prev.cooldownUntil > now
       ? Math.min(prev.cooldownUntil, now + cfg.cooldownS * 1000)
@@ -149,13 +206,39 @@ export function decide(input: DecideInput): Decision {
     blindEndedAt = undefined;
 
   // Dead time.
-  const pEff = effectivePercent(track, cfg.windowS);
+  // The percentage the window reflects, and the one that would give the same load at the production now.
+  const pTrack = effectivePercent(track, cfg.windowS, cfg.lagS);
+  const span =
+    ppNow !== undefined
+      ? productionOverSpan(
+          prod,
+          cfg.scrapeS / 2,
+          cfg.windowS,
+          cfg.scrapeS,
+          productionWindowSeconds(cfg.windowS, cfg.scrapeS),
+        )
+      : undefined;
+  const pEff =
+    ppNow !== undefined && span !== undefined
+      ? Math.min(MAX_EQUIVALENT_PERCENT, (pTrack * span) / ppNow)
+      : pTrack;
   const newest = track[0];
   const before = track[1];
-  const visibility = newest !== undefined && before !== undefined ? visibleShare(newest[0], cfg.windowS) : 1;
-  const cutVisibility = cutAgeS !== undefined ? visibleShare(cutAgeS, cfg.windowS) : 1;
-  const lastDir = newest !== undefined && before !== undefined ? Math.sign(newest[1] - before[1]) : 0;
-  const lastFrom = before?.[1] ?? pIn;
+  // The last change of the load, not of the percentage: a write that follows production keeps the load,
+  // so the readings need not settle again after it. Someone else's change counts, as from now.
+  const prevMove = (prev as CoreState | undefined)?.move;
+  const move: CoreState['move'] =
+    prev !== undefined && Math.abs(prev.percent - pIn) > 1e-9
+      ? [0, prev.percent, Math.sign(pIn - prev.percent)]
+      : prevMove !== undefined
+        ? [prevMove[0] + elapsedS, carried(prevMove[1]), prevMove[2]]
+        : newest !== undefined && before !== undefined
+          ? [newest[0], before[1], Math.sign(newest[1] - before[1])]
+          : undefined;
+  const visibility = move !== undefined ? visibleShare(move[0], cfg.windowS, cfg.lagS) : 1;
+  const cutVisibility = cutAgeS !== undefined ? visibleShare(cutAgeS, cfg.windowS, cfg.lagS) : 1;
+  const lastDir = move?.[2] ?? 0;
+  const lastFrom = move?.[1] ?? pIn;
 
   // This cycle's reading joins the recent ones.
   const sevOf = (n: SignalName): number | null => {
@@ -172,7 +255,7 @@ export function decide(input: DecideInput): Decision {
   const recent: Reading[] = (values.length > 0 ? [reading, ...older] : older)
     .filter((r) => r[0] <= cfg.intervalS * LAW.recentIntervals)
     .slice(0, MAX_RECENT_READINGS);
-  const curve = updateCurve(prev?.curve, values, pEff, visibility);
+  const curve = updateCurve(carryCurve(prev?.curve, carried), values, pEff, visibility);
 
   const ctx: Context = {
     cfg,
@@ -196,6 +279,11 @@ export function decide(input: DecideInput): Decision {
     curve,
     rps,
     anchor: prev !== undefined && 'anchor' in prev ? (prev as CoreState).anchor : undefined,
+    productionGrowth: ppNow !== undefined && span !== undefined && span > 0 ? ppNow / span : 1,
+    productionNow: ppNow ?? 0,
+    productionLanding: ppNow !== undefined ? productionLanding(prod, cfg) : undefined,
+    production: prod,
+    feedForward: ppNow !== undefined,
   };
 
   let out: Outcome;
@@ -207,7 +295,7 @@ export function decide(input: DecideInput): Decision {
       message: `current ${pct(p)} % is below minPercent ${pct(cfg.lo)}: set ${pct(cfg.lo)}`,
     };
   } else {
-    out = law(ctx);
+    out = holdLoad(ctx, law(ctx), held);
     if (p > cfg.hi && out.percent > cfg.hi) out = aboveMax(ctx);
   }
   // Every write lands on the grid (or a bound); off-grid values round down, toward less mirroring.
@@ -244,8 +332,18 @@ export function decide(input: DecideInput): Decision {
   if (Object.keys(kept).length > 0) state = { ...state, curve: kept };
   const anchor = nextAnchor(ctx, out, changed);
   if (anchor !== undefined) state = { ...state, anchor };
-  const pr = input.productionRate;
-  const mode: Mode =
-    pr?.kind === 'value' && Number.isFinite(pr.value) && pr.value > 0 ? 'FeedForward' : 'FeedbackOnly';
+  if (basis !== undefined) state = { ...state, basis: sig(basis) };
+  const moved: CoreState['move'] =
+    changed && out.reason !== 'FollowProduction'
+      ? [0, round(p, 2), Math.sign(percent - p)]
+      : move !== undefined && move[0] < horizonS
+        ? [round(move[0], 1), round(Math.min(MAX_EQUIVALENT_PERCENT, move[1]), 2), move[2]]
+        : undefined;
+  if (moved !== undefined) state = { ...state, move: moved };
+  // The production the percentage now in effect was set for: what holdLoad keeps the load of.
+  const heldNext = changed || held === undefined ? ppNow : held;
+  if (heldNext !== undefined) state = { ...state, held: sig(heldNext) };
+  if (prod.length > 0) state = { ...state, prod: prod.map(([a, r]) => [round(a, 1), sig(r)] as const) };
+  const mode: Mode = ppNow !== undefined ? 'FeedForward' : 'FeedbackOnly';
   return { percent, action, reason, message: out.message, severities, state, mode };
 }

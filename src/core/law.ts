@@ -28,11 +28,6 @@ export const LAW = {
   cutFactorMax: 0.7,
   /** Increases aim at this point of the hold band, as a share of its width below 1 (0.5 = the middle). */
   targetInBand: 0.25,
-  /**
-   * Seconds between a change and its first effect on a reading: half a typical 15 s scrape interval, Istio's
-   * stats flush and the propagation of a route change, rounded up.
-   */
-  lagSeconds: 15,
   /** Raise again only when at least this share of the rate window reflects the previous change. */
   settleVisibility: 0.5,
   /** Readings are not extrapolated to more than this multiple of the percentage they reflect. */
@@ -58,12 +53,16 @@ export const LAW = {
   quantileRisingVisibility: 0.25,
   /** Raises smaller than this share of the percentage are not worth a write. */
   minRaiseShare: 0.03,
+  /** How much larger the smallest raise becomes as the write budget of the hour is spent (see raise). */
+  paceShare: 0.25,
   /** A rate reading is rising (the load itself grew) when it exceeds the previous one by more than this. */
   risingMargin: 0.05,
   /** Two readings give an elasticity estimate only when their percentages differ by at least this factor. */
   curveSpread: 1.1,
-  /** The percentage follows production (the load anchor) only when that moves it by at least this share. */
+  /** The percentage follows production up (the load anchor) only when that moves it by at least this share. */
   followShare: 0.05,
+  /** ...and down when that moves it by at least this share: a smaller step, since it is for safety. */
+  followDownShare: 0.03,
   /** Readings older than this many intervals are not part of the median. */
   recentIntervals: 3.5,
   /**

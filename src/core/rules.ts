@@ -1,10 +1,12 @@
 /** The rules of the law, in the order they apply: breach, anticipation, blindness, cold start, headroom. */
-import { project, visibleShare } from './deadtime.js';
+import { type ProductionTrack, productionOverSpan, project, visibleShare } from './deadtime.js';
+import { productionWindowSeconds } from './defaults.js';
 import { LAW } from './law.js';
 import { ceilQ, clamp, col, floorQ, fmt, median, pct, round, sig } from './numeric.js';
 import type { Observation, Settings } from './settings.js';
 import { type CoreState, MAX_ELASTICITY, MAX_RECENT_READINGS } from './state.js';
 import type { ControllerState, CurvePoint, Reading, Reason, SignalName } from './types.js';
+import { SIGNAL_NAMES } from './types.js';
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -39,6 +41,19 @@ export interface Context {
   readonly rps: number | undefined;
   /** Load anchor from the state: `[requests/s, worst severity]` of the last settled reading in the band. */
   readonly anchor: CoreState['anchor'];
+  /**
+   * Production now over production during the span the readings cover (1 without a production rate):
+   * above 1 the target is getting more load than its readings show, below 1 less.
+   */
+  readonly productionGrowth: number;
+  /** Production requests/s now; 0 without a production rate. */
+  readonly productionNow: number;
+  /** Production when a write made now lands: a rising production carried forward (see productionLanding). */
+  readonly productionLanding: number | undefined;
+  /** Production readings, newest first. */
+  readonly production: ProductionTrack;
+  /** Whether a production rate was read this cycle. */
+  readonly feedForward: boolean;
 }
 
 /** What the law decided, before it is turned into a Decision. */
@@ -80,6 +95,17 @@ function budgetLeft(ctx: Context): boolean {
   return ctx.writes < ctx.cfg.budget;
 }
 
+/**
+ * The smallest raise worth a write, as a share of the percentage: small while the write budget is
+ * untouched, growing with the square of the share of it already spent in the last hour. Raises then come
+ * fewer and larger as the budget runs low, instead of spending it in the first minutes and then holding
+ * far below the safe level for the rest of the hour.
+ */
+function raiseShareNeeded(ctx: Context): number {
+  const used = ctx.cfg.budget > 0 ? Math.min(1, ctx.writes / ctx.cfg.budget) : 1;
+  return LAW.minRaiseShare + LAW.paceShare * used * used;
+}
+
 function budgetMessage(ctx: Context, to: number): string {
   return `${ctx.writes} writes in the last hour (max ${ctx.cfg.budget}): raise ${pct(ctx.p)} -> ${pct(to)} withheld`;
 }
@@ -115,7 +141,7 @@ function trend(ctx: Context, name: SignalName): number {
 
 /** How far ahead of a reading a trend is extrapolated: to the load the next decision could still correct. */
 function trendDelayS(ctx: Context): number {
-  return LAW.lagSeconds + ctx.cfg.windowS / 2 + ctx.cfg.intervalS;
+  return ctx.cfg.lagS + ctx.cfg.windowS / 2 + ctx.cfg.intervalS;
 }
 
 /**
@@ -181,10 +207,19 @@ function cut(ctx: Context): Outcome {
     }
   }
   const floor = floorQ(p - smallestCut(ctx));
+  // With production up since the readings' window, the signals still within their limits say how far
+  // the load now is past what the target takes: a cut goes at least that far.
+  const ahead = productionAhead(ctx);
+  const follow = ahead !== undefined ? ahead.percent : cfg.hi;
   if (evidence > 1) {
     const factor = clamp(cfg.target / evidence, LAW.cutFactorMin, LAW.cutFactorMax);
-    const to = Math.max(cfg.lo, Math.min(cfg.hi, floor, floorQ(p * factor)));
-    const why = evidence > s * 1.001 ? ` (estimated ${fmt(evidence)} at ${pct(p)} %)` : '';
+    const to = Math.max(cfg.lo, Math.min(cfg.hi, floor, floorQ(p * factor), follow));
+    const why =
+      follow < floorQ(p * factor)
+        ? ' (production up)'
+        : evidence > s * 1.001
+          ? ` (estimated ${fmt(evidence)} at ${pct(p)} %)`
+          : '';
     return {
       percent: to,
       reason: 'GuardrailBreached',
@@ -194,13 +229,65 @@ function cut(ctx: Context): Outcome {
     };
   }
   const wanted = evidence > cfg.target ? p * (cfg.target / evidence) : p;
-  const to = Math.max(cfg.lo, Math.min(cfg.hi, floor, floorQ(wanted)));
+  const to = Math.max(cfg.lo, Math.min(cfg.hi, floor, floorQ(wanted), follow));
   return {
     percent: to,
     reason: 'GuardrailBreached',
     message: `${head}, but the decrease to ${pct(p)} % is not fully visible yet: trim ${pct(p)} -> ${pct(to)}`,
     kind: 'trim',
     signal: name,
+  };
+}
+
+/**
+ * Feed-forward: production grew since the span the readings cover, so the target is already getting more
+ * than they show. Each reading carried to the load now (along its curve, at least linearly) that passes
+ * the limit asks for the percentage that brings the load back to the target, in this cycle, before the
+ * target's own signals show the rise. Not a cut: the readings were fine at their load, so no cooldown and
+ * no breach memory.
+ */
+function productionAhead(ctx: Context): Outcome | undefined {
+  const { cfg, p } = ctx;
+  if (!ctx.feedForward || ctx.productionLanding === undefined) return undefined;
+  // The newest reading of a target within its limits: past them it is overloaded and off its curve, and
+  // its readings say nothing about the load it takes.
+  const r = ctx.recent.find((x) => {
+    const sv = SIGNAL_NAMES.map((n) => x[col(n)]).filter((v): v is number => v !== null);
+    return sv.length > 0 && sv.every((v) => v <= 1);
+  });
+  if (r === undefined || r[1] <= 0) return undefined;
+  const then = productionOverSpan(
+    ctx.production,
+    r[0] + cfg.scrapeS / 2,
+    cfg.windowS,
+    cfg.scrapeS,
+    productionWindowSeconds(cfg.windowS, cfg.scrapeS),
+  );
+  if (then === undefined || then <= 0) return undefined;
+  const growth = ctx.productionLanding / then;
+  if (growth <= 1 + LAW.risingMargin) return undefined;
+  // The reading is kept at the production now; carried on to the production when the write lands.
+  const at = (r[1] * ctx.productionNow) / ctx.productionLanding;
+  let over: readonly [SignalName, number] | undefined;
+  let to = p;
+  for (const [name] of ctx.values) {
+    const s = r[col(name)];
+    if (s === null || s === undefined) continue;
+    const e = Math.max(1, elasticityOf(ctx, name));
+    const proj = project(s, at, p, e);
+    if (proj > 1) {
+      to = Math.min(to, p * (cfg.target / proj) ** (1 / e));
+      if (over === undefined || proj > over[1]) over = [name, proj];
+    }
+  }
+  if (over === undefined) return undefined;
+  to = Math.max(cfg.lo, floorQ(to));
+  if (p - to < smallestCut(ctx)) return undefined;
+  return {
+    percent: to,
+    reason: 'FollowProduction',
+    message: `production up ×${fmt(growth)} since a reading within the limits: ${over[0]} projects to severity ${fmt(over[1])} at ${pct(p)} %, ease ${pct(p)} -> ${pct(to)}`,
+    kind: 'ease',
   };
 }
 
@@ -281,7 +368,11 @@ function followLoad(ctx: Context, wName: SignalName, wSev: number): Outcome | un
   const atAnchor = Math.max(
     ...ctx.values.map(([n, sv]) => project(sv, load, anchor[0], elasticityOf(ctx, n))),
   );
-  if (to > p * (1 + LAW.followShare) && atAnchor <= cfg.target && p < cfg.hi) {
+  if (
+    to > p * (1 + Math.max(LAW.followShare, raiseShareNeeded(ctx))) &&
+    atAnchor <= cfg.target &&
+    p < cfg.hi
+  ) {
     const up = Math.min(to, floorQ(p * cfg.factor + cfg.step));
     if (!budgetLeft(ctx)) return hold(ctx, 'WriteBudget', budgetMessage(ctx, up));
     return {
@@ -389,12 +480,10 @@ function raise(ctx: Context): Outcome {
   // Small raises are not worth a write (each one costs API traffic, an audit line and write budget); the
   // last step to maxPercent is exempt from the relative threshold so the bound can be reached.
   const tooSmall = to - p < Math.max(cfg.minChange, LAW.quantumPercent / 2);
-  if (tooSmall || (to < cfg.hi && to - p < p * LAW.minRaiseShare)) {
-    return hold(
-      ctx,
-      'ChangeTooSmall',
-      `${head}: raise ${pct(p)} -> ${pct(to)} is below ${pct(cfg.minChange)} pp`,
-    );
+  const share = raiseShareNeeded(ctx);
+  if (tooSmall || (to < cfg.hi && to - p < p * share)) {
+    const least = Math.max(cfg.minChange, p * share);
+    return hold(ctx, 'ChangeTooSmall', `${head}: raise ${pct(p)} -> ${pct(to)} is below ${pct(least)} pp`);
   }
   if (!budgetLeft(ctx)) return hold(ctx, 'WriteBudget', budgetMessage(ctx, to));
   return { percent: to, reason: 'Headroom', message: `${head}: raise ${pct(p)} -> ${pct(to)}` };
@@ -419,6 +508,8 @@ export function law(ctx: Context): Outcome {
   if (p > cfg.hi) return aboveMax(ctx);
 
   // 2. A breach the readings do not show yet.
+  const ahead = productionAhead(ctx);
+  if (ahead !== undefined) return ahead;
   const early = anticipate(ctx);
   if (early !== undefined) return early;
 
@@ -508,7 +599,7 @@ export function law(ctx: Context): Outcome {
     );
   }
   if (ctx.blindEndedAt !== undefined) {
-    const back = visibleShare((now - ctx.blindEndedAt) / 1000, cfg.windowS);
+    const back = visibleShare((now - ctx.blindEndedAt) / 1000, cfg.windowS, cfg.lagS);
     if (back < LAW.settleVisibility) {
       return hold(
         ctx,
@@ -519,6 +610,58 @@ export function law(ctx: Context): Outcome {
   }
   // 9. Headroom.
   return raise(ctx);
+}
+
+/** Reasons after which the percentage keeps its load as production moves: the law left it where it was. */
+const HOLDS_LOAD: ReadonlySet<Reason> = new Set<Reason>([
+  'WithinTolerance',
+  'Settling',
+  'Cooldown',
+  'ChangeTooSmall',
+  'WriteBudget',
+  'AtBound',
+  'NoData',
+]);
+
+/**
+ * Feed-forward: the law holds the mirrored load, not the percentage. When it would hold, and production
+ * moved since the percentage was set (`held`, requests/s then), the percentage moves by the inverse
+ * factor: down at once (a rise in production reaches the target before its readings show it), up once
+ * the change is worth a write, never while blind, and within the write budget. The load itself was judged
+ * before, so this needs no new evidence.
+ */
+export function holdLoad(ctx: Context, out: Outcome, held: number | undefined): Outcome {
+  const { cfg, p } = ctx;
+  if (!ctx.feedForward || held === undefined || out.percent !== p || !HOLDS_LOAD.has(out.reason)) return out;
+  if (ctx.unset || p <= 0) return out;
+  // The production read now, not carried forward: `held` is a reading too, and comparing a carried value
+  // with a plain one would ratchet the percentage down through every rise (productionAhead looks ahead).
+  const now = ctx.productionNow;
+  if (!(now > 0)) return out;
+  const to = clamp((p * held) / now, cfg.lo, cfg.hi);
+  const head = `production ${fmt(held)} -> ${fmt(now)} req/s since ${pct(p)} % was set`;
+  if (to < p * (1 - LAW.followDownShare)) {
+    const down = Math.max(cfg.lo, floorQ(to));
+    if (p - down < smallestCut(ctx)) return out;
+    return {
+      percent: down,
+      reason: 'FollowProduction',
+      message: `${head}: keep the load, ${pct(p)} -> ${pct(down)}`,
+      kind: 'ease',
+    };
+  }
+  const blind = ctx.obs.some(([, o]) => o.kind === 'blind');
+  if (to > p * (1 + LAW.followShare) && !blind && ctx.values.length > 0) {
+    const up = to >= cfg.hi ? cfg.hi : floorQ(to);
+    if (up - p < Math.max(cfg.minChange, LAW.quantumPercent)) return out;
+    if (!budgetLeft(ctx)) return hold(ctx, 'WriteBudget', budgetMessage(ctx, up));
+    return {
+      percent: up,
+      reason: 'FollowProduction',
+      message: `${head}: keep the load, ${pct(p)} -> ${pct(up)}`,
+    };
+  }
+  return out;
 }
 
 /** The breach memory after a decrease of the given kind (see Outcome.kind). */

@@ -1,9 +1,14 @@
 /** The policy as the law reads it, sanitised, and each signal's reading classified. */
-import { DEFAULT_CONTROL, DEFAULT_INTERVAL_SECONDS, DEFAULT_WINDOW_SECONDS } from './defaults.js';
+import {
+  DEFAULT_CONTROL,
+  DEFAULT_INTERVAL_SECONDS,
+  DEFAULT_OBSERVATION_TIMING,
+  DEFAULT_WINDOW_SECONDS,
+} from './defaults.js';
 import { LAW } from './law.js';
 import { clean, pick } from './numeric.js';
 import { MAX_WRITES_TRACKED } from './state.js';
-import type { ControlPolicy, Signal, SignalName } from './types.js';
+import type { ControlPolicy, ObservationTiming, Signal, SignalName } from './types.js';
 import { SIGNAL_NAMES } from './types.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -25,11 +30,22 @@ export interface Settings {
   readonly budget: number;
   readonly memoryS: number;
   readonly guardrails: ReadonlyArray<readonly [SignalName, number]>;
-  /** How long past the lag a window takes to show a change fully, plus a cycle: how long memory matters. */
+  /** Seconds between samples of the target's series. */
+  readonly scrapeS: number;
+  /** Seconds from a write until the proxies apply it. */
+  readonly propagationS: number;
+  /**
+   * Seconds from a write until a reading begins to show it: the propagation, and the age of the newest
+   * sample a rate() sees (half a scrape on average).
+   */
+  readonly lagS: number;
+  /** Seconds from a write until every reading shows it in full: propagation, the window and one scrape. */
+  readonly settleS: number;
+  /** The settle time plus a cycle: how long the memory of a change matters. */
   readonly horizonS: number;
 }
 
-export function settings(policy: ControlPolicy): Settings {
+export function settings(policy: ControlPolicy, observation?: Partial<ObservationTiming>): Settings {
   const c: Partial<ControlPolicy['control']> = policy.control ?? {};
   const lo = pick(policy.bounds?.minPercent, 0, 0, 100);
   // A missing upper bound falls to the lower one: the narrowest reading of a broken policy is the safe one.
@@ -38,6 +54,21 @@ export function settings(policy: ControlPolicy): Settings {
   const windowS = pick(policy.windowSeconds, DEFAULT_WINDOW_SECONDS, 1, 86_400);
   const hysteresis = pick(c.hysteresis, DEFAULT_CONTROL.hysteresis, 0, 0.9);
   const cooldown = pick(c.cooldownSeconds, DEFAULT_CONTROL.cooldownSeconds, 0, 86_400);
+  // A scrape interval longer than half the window would leave rate() with fewer than two samples; the
+  // readings would then be missing, not late, so it is capped there.
+  const scrapeS = pick(
+    observation?.scrapeIntervalSeconds,
+    DEFAULT_OBSERVATION_TIMING.scrapeIntervalSeconds,
+    0.1,
+    windowS / 2,
+  );
+  const propagationS = pick(
+    observation?.propagationSeconds,
+    DEFAULT_OBSERVATION_TIMING.propagationSeconds,
+    0,
+    3600,
+  );
+  const settleS = propagationS + windowS + scrapeS;
   const guardrails: Array<readonly [SignalName, number]> = [];
   for (const name of SIGNAL_NAMES) {
     const limit = policy.guardrails?.[name];
@@ -52,14 +83,18 @@ export function settings(policy: ControlPolicy): Settings {
     target: 1 - hysteresis * LAW.targetInBand,
     factor: pick(c.maxIncreaseFactor, DEFAULT_CONTROL.maxIncreaseFactor, 1, 10),
     step: pick(c.increaseStepPercent, DEFAULT_CONTROL.increaseStepPercent, 0, 100),
-    // 0 = derive: a cut is fully visible once the window has passed since it, plus a scrape and a cycle.
-    cooldownS: cooldown > 0 ? cooldown : windowS + Math.max(intervalS, LAW.lagSeconds),
+    // 0 = derive: a cut is fully visible once it has propagated and the window has passed since.
+    cooldownS: cooldown > 0 ? cooldown : settleS,
     blindHoldS: pick(c.blindHoldSeconds, DEFAULT_CONTROL.blindHoldSeconds, 0, 1e7),
     minChange: pick(c.minChangePercent, DEFAULT_CONTROL.minChangePercent, 0, 100),
     budget: Math.floor(pick(c.maxWritesPerHour, DEFAULT_CONTROL.maxWritesPerHour, 0, MAX_WRITES_TRACKED)),
     memoryS: pick(c.breachMemorySeconds, DEFAULT_CONTROL.breachMemorySeconds, 0, 1e7),
     guardrails,
-    horizonS: LAW.lagSeconds + windowS + intervalS,
+    scrapeS,
+    propagationS,
+    lagS: propagationS + scrapeS / 2,
+    settleS,
+    horizonS: settleS + intervalS,
   };
 }
 

@@ -37,7 +37,20 @@ const KEYS = new Set([
   'blindEndedAt',
   'curve',
   'anchor',
+  'prod',
+  'basis',
+  'held',
+  'move',
 ]);
+
+/** Production readings kept: enough to cover a rate window at any interval the grid of time scales uses. */
+export const MAX_PRODUCTION_READINGS = 12;
+
+/**
+ * Largest "percentage" a reading may carry once expressed at today's production: a reading taken when
+ * production was 100 times higher than now is of no use, and the bound keeps hostile states finite.
+ */
+export const MAX_EQUIVALENT_PERCENT = 10_000;
 
 /**
  * The persisted state as this module reads and writes it: the shared ControllerState plus the load anchor,
@@ -47,6 +60,21 @@ const KEYS = new Set([
  */
 export interface CoreState extends ControllerState {
   readonly anchor?: readonly [rps: number, severity: number];
+  /** Production requests/s read at the last decisions, newest first: `[secondsAgo, rps]`. */
+  readonly prod?: ReadonlyArray<readonly [secondsAgo: number, rps: number]>;
+  /**
+   * The production requests/s the percentages in `recent` and `curve` are expressed at: each reading is
+   * stored as the percentage that would give the target the same load at this production, so that when
+   * production moves, the readings move with it.
+   */
+  readonly basis?: number;
+  /** Production requests/s when the percentage in effect was set: the load it stands for is kept. */
+  readonly held?: number;
+  /**
+   * The last change of the load: `[secondsAgo, percentage before it (at the basis), direction]`. Writes
+   * that follow production keep the load and are not changes of it.
+   */
+  readonly move?: readonly [secondsAgo: number, from: number, direction: number];
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {
@@ -59,6 +87,10 @@ function finite(x: unknown): x is number {
 
 function isPercent(x: unknown): x is number {
   return finite(x) && x >= 0 && x <= 100;
+}
+
+function isEquivalent(x: unknown): x is number {
+  return finite(x) && x >= 0 && x <= MAX_EQUIVALENT_PERCENT;
 }
 
 function isAge(x: unknown): x is number {
@@ -101,10 +133,22 @@ function parseRecent(x: unknown): Reading[] | undefined {
     const cs = parseSeverity(c);
     const es = parseSeverity(er);
     const ls = parseSeverity(l);
-    if (!isAge(age) || !isPercent(p) || cs === undefined || es === undefined || ls === undefined) {
+    if (!isAge(age) || !isEquivalent(p) || cs === undefined || es === undefined || ls === undefined) {
       return undefined;
     }
     out.push([age, p, cs, es, ls]);
+  }
+  return ascending(out.map((e) => e[0])) ? out : undefined;
+}
+
+function parseProduction(x: unknown): Array<readonly [number, number]> | undefined {
+  if (!Array.isArray(x) || x.length > MAX_PRODUCTION_READINGS) return undefined;
+  const out: Array<readonly [number, number]> = [];
+  for (const e of x as unknown[]) {
+    if (!Array.isArray(e) || e.length !== 2) return undefined;
+    const [age, rps] = e as unknown[];
+    if (!isAge(age) || !finite(rps) || rps <= 0) return undefined;
+    out.push([age, rps]);
   }
   return ascending(out.map((e) => e[0])) ? out : undefined;
 }
@@ -144,7 +188,7 @@ function parseCurve(x: unknown): Partial<Record<SignalName, CurvePoint>> | undef
     if (!Array.isArray(v) || v.length !== 3) return undefined;
     const [p, s, e] = v as unknown[];
     if (
-      !isPercent(p) ||
+      !isEquivalent(p) ||
       p <= 0 ||
       !finite(s) ||
       s <= 0 ||
@@ -217,6 +261,26 @@ export function parseControllerState(json: unknown): CoreState | undefined {
     const [rps, severity] = a as unknown[];
     if (!finite(rps) || rps <= 0 || !finite(severity) || severity < 0) return undefined;
     state = { ...state, anchor: [rps, severity] };
+  }
+  if (x.prod !== undefined) {
+    const prod = parseProduction(x.prod);
+    if (prod === undefined) return undefined;
+    state = { ...state, prod };
+  }
+  if (x.basis !== undefined) {
+    if (!finite(x.basis) || x.basis <= 0) return undefined;
+    state = { ...state, basis: x.basis };
+  }
+  if (x.move !== undefined) {
+    const m = x.move;
+    if (!Array.isArray(m) || m.length !== 3) return undefined;
+    const [age, from, dir] = m as unknown[];
+    if (!isAge(age) || !isEquivalent(from) || (dir !== -1 && dir !== 0 && dir !== 1)) return undefined;
+    state = { ...state, move: [age, from, dir] };
+  }
+  if (x.held !== undefined) {
+    if (!finite(x.held) || x.held <= 0) return undefined;
+    state = { ...state, held: x.held };
   }
   if (x.curve !== undefined) {
     const curve = parseCurve(x.curve);

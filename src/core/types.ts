@@ -96,6 +96,7 @@ export const REASONS = [
   'ChangeTooSmall',
   'WriteBudget',
   'Paused',
+  'FollowProduction',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 

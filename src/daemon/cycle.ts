@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { type ControllerState, decide, parseControllerState } from '../core/decide.js';
-import type { Action, Reason, Signal, SignalName, Signals } from '../core/types.js';
+import type { Action, Mode, Reason, Signal, SignalName, Signals, TimingSource } from '../core/types.js';
 import { SIGNAL_NAMES } from '../core/types.js';
 import {
   ConflictError,
@@ -16,6 +16,8 @@ import {
 } from '../mesh/index.js';
 import type { MirrorPolicy } from '../policy/types.js';
 import type { SignalReading, SignalRequest, SignalSource } from '../signals/index.js';
+import { resolveObservation } from '../signals/scrape.js';
+import { productionRequest } from './production.js';
 
 /** VirtualServices written at once in one cycle; bounds the load a cycle with many changes puts on the API server. */
 export const MAX_CONCURRENT_WRITES = 8;
@@ -40,6 +42,15 @@ export interface PolicyOutcome {
   /** Why a configured signal has no value (NoTraffic, NoSeries, QueryFailed, Stale). */
   absent: Partial<Record<SignalName, string>>;
   guardrails: MirrorPolicy['guardrails'];
+  // The next three are always set by runCycle; optional so that outcomes built elsewhere stay valid.
+  /** The scrape interval the decision assumed, and where it came from (policy, learned, default). */
+  scrapeInterval?: { seconds: number; source: TimingSource };
+  /** Production requests/s of the mirrored route; null when unknown (see productionAbsent). */
+  productionRps?: number | null;
+  /** Why the production rate is unknown (NoTraffic, NoSeries, QueryFailed, Stale). */
+  productionAbsent?: string;
+  /** FeedForward when the decision used the production rate, FeedbackOnly when not; null without a decision. */
+  mode?: Mode | null;
   /** written: patched; recorded: dry run; none: nothing to write; failed: write gave up. */
   write: 'written' | 'recorded' | 'none' | 'failed';
   error?: string;
@@ -63,16 +74,28 @@ export interface CycleDeps {
   states: Map<string, ControllerState>;
 }
 
-/** Turns policies into the batched signal requests of one cycle. */
-export function signalRequests(policies: readonly MirrorPolicy[]): SignalRequest[] {
-  return policies.map((p) => ({
-    key: p.name,
-    namespace: p.target.namespace,
-    workload: p.target.workload,
-    windowSeconds: p.windowSeconds,
-    guardrails: SIGNAL_NAMES.filter((s) => p.guardrails[s] !== undefined),
-    queries: p.queries,
-  }));
+/**
+ * Turns policies into the batched signal requests of one cycle. `virtualService` gives, per policy, its
+ * VirtualService as listed this cycle (for the primary service of the managed route); without it only
+ * spec.production names the production traffic.
+ */
+export function signalRequests(
+  policies: readonly MirrorPolicy[],
+  virtualService: (p: MirrorPolicy) => VirtualService | undefined = () => undefined,
+): SignalRequest[] {
+  return policies.map((p) => {
+    const scrape = p.observation?.scrapeIntervalSeconds;
+    return {
+      key: p.name,
+      namespace: p.target.namespace,
+      workload: p.target.workload,
+      windowSeconds: p.windowSeconds,
+      guardrails: SIGNAL_NAMES.filter((s) => p.guardrails[s] !== undefined),
+      queries: p.queries,
+      ...(scrape !== undefined && { scrapeIntervalSeconds: scrape }),
+      production: productionRequest(p, virtualService(p)),
+    };
+  });
 }
 
 function routeLabel(loc: MirrorLocation): string {
@@ -132,24 +155,31 @@ export async function runCycle(
 ): Promise<PolicyOutcome[]> {
   const now = deps.now();
   const namespaces = [...new Set(policies.map((p) => p.virtualService.namespace))].sort();
-  const [lists, readings] = await Promise.all([
+  // VirtualServices first: the default production query reads the primary destination of each managed
+  // route, so the signals are asked for once the routes are known (one round trip more per cycle, and
+  // the readings still come from one batch).
+  const lists = await Promise.all(
     // One LIST per namespace, each on its own: a namespace the controller may not read (or that fails to
     // answer) fails only the policies in it, never the others.
-    Promise.all(
-      namespaces.map((ns) =>
-        deps.routes.list([ns]).then(
-          (m): [string, Listed] => [ns, { ok: true, m }],
-          (err: unknown): [string, Listed] => [ns, { ok: false, err: errorMessage(err) }],
-        ),
+    namespaces.map((ns) =>
+      deps.routes.list([ns]).then(
+        (m): [string, Listed] => [ns, { ok: true, m }],
+        (err: unknown): [string, Listed] => [ns, { ok: false, err: errorMessage(err) }],
       ),
     ),
-    deps.signals.fetch(signalRequests(policies), new Date(now)).catch((err: unknown) => {
+  );
+  const listed = new Map<string, Listed>(lists);
+  const vsOf = (p: MirrorPolicy): VirtualService | undefined => {
+    const list = listed.get(p.virtualService.namespace);
+    return list?.ok ? list.m.get(vsKey(p)) : undefined;
+  };
+  const readings = await deps.signals
+    .fetch(signalRequests(policies, vsOf), new Date(now))
+    .catch((err: unknown) => {
       // fetch is not supposed to throw; if it does, every signal is failed, which can only hold or lower.
       deps.logger.error({ err }, 'signal source failed');
       return new Map<string, SignalReading>();
-    }),
-  ]);
-  const listed = new Map<string, Listed>(lists);
+    });
   const outcomes: PolicyOutcome[] = new Array(policies.length);
   // Policies on the same VirtualService go one after the other (each write changes its resourceVersion);
   // different VirtualServices are written concurrently, a bounded number at a time, so a cycle with many
@@ -180,6 +210,8 @@ export async function runCycle(
 }
 
 function blank(policy: MirrorPolicy, reading: SignalReading): PolicyOutcome {
+  const observation = resolveObservation(policy, reading.scrapeInterval);
+  const production = reading.productionRate;
   return {
     policy: policy.name,
     virtualService: vsKey(policy),
@@ -191,6 +223,13 @@ function blank(policy: MirrorPolicy, reading: SignalReading): PolicyOutcome {
     message: '',
     ...signalValues(reading.signals, policy),
     guardrails: policy.guardrails,
+    scrapeInterval: {
+      seconds: observation.timing.scrapeIntervalSeconds,
+      source: observation.scrapeIntervalSource,
+    },
+    productionRps: production?.kind === 'value' ? production.value : null,
+    ...(production?.kind === 'absent' && { productionAbsent: production.reason }),
+    mode: null,
     write: 'none',
   };
 }
@@ -237,12 +276,15 @@ async function evaluate(
       };
     }
     const state = deps.states.get(policy.name) ?? readState(vs, policy.name);
+    const observation = resolveObservation(policy, reading.scrapeInterval);
     const decision = decide({
       now,
       policy,
       currentPercent: current,
       signals: reading.signals,
       requestRate: reading.requestRate,
+      productionRate: reading.productionRate,
+      observation: observation.timing,
       state,
     });
     const outcome: PolicyOutcome = {
@@ -251,6 +293,7 @@ async function evaluate(
       action: decision.action,
       reason: decision.reason,
       message: decision.message,
+      mode: decision.mode,
     };
     const audit = {
       audit: true,
@@ -259,8 +302,12 @@ async function evaluate(
       to: decision.percent,
       action: decision.action,
       reason: decision.reason,
+      mode: decision.mode,
       signals: outcome.signals,
       guardrails: policy.guardrails,
+      productionRps: outcome.productionRps ?? null,
+      scrapeIntervalSeconds: observation.timing.scrapeIntervalSeconds,
+      scrapeIntervalSource: observation.scrapeIntervalSource,
     };
     if (decision.action === 'hold') {
       deps.states.set(policy.name, decision.state);

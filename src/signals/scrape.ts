@@ -46,8 +46,8 @@ export interface ResolvedObservation {
 }
 
 /**
- * Observation timing for `decide()`: the scrape interval as {@link resolveScrapeInterval} (or as the signal
- * source already resolved it), propagation from the policy or the default.
+ * Observation timing for `decide()`: the policy's scrape interval, else the one the signal source reports
+ * (learned, or its default), else the default; propagation from the policy or the default.
  */
 export function resolveObservation(
   policy: {
@@ -55,7 +55,11 @@ export function resolveObservation(
   },
   scrape: ResolvedScrapeInterval | undefined,
 ): ResolvedObservation {
-  const s = scrape ?? resolveScrapeInterval(policy.observation?.scrapeIntervalSeconds, undefined);
+  const own = policy.observation?.scrapeIntervalSeconds;
+  const s =
+    own !== undefined || scrape === undefined
+      ? resolveScrapeInterval(own, scrape?.source === 'learned' ? scrape.seconds : undefined)
+      : scrape;
   const propagation = policy.observation?.propagationSeconds;
   const fromPolicy = propagation !== undefined && Number.isFinite(propagation) && propagation >= 0;
   return {

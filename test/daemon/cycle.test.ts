@@ -47,6 +47,8 @@ interface PolicyInit {
   readonly workload?: string;
   readonly minPercent?: number;
   readonly maxPercent?: number;
+  /** Lines appended under spec (two-space indented), e.g. spec.production. */
+  readonly extra?: readonly string[];
 }
 
 /** A MirrorPolicy as its YAML file says it, parsed and validated by the real loader. */
@@ -77,6 +79,7 @@ function policy(init: PolicyInit = {}): MirrorPolicy {
     `    latencyP99Ms: ${LIMITS.latencyP99Ms}`,
     '  interval: 30s',
     '  window: 2m',
+    ...(init.extra ?? []),
     '',
   ].join('\n');
   const { policy: parsed, problems } = parsePolicy(yaml, `${name}.yaml`);
@@ -244,6 +247,7 @@ describe('signalRequests', () => {
         windowSeconds: 120,
         guardrails: ['cpuUtilization', 'errorRate', 'latencyP99Ms'],
         queries: {},
+        production: {},
       },
       {
         key: 'b',
@@ -252,6 +256,7 @@ describe('signalRequests', () => {
         windowSeconds: 120,
         guardrails: ['cpuUtilization', 'errorRate', 'latencyP99Ms'],
         queries: {},
+        production: {},
       },
     ]);
   });
@@ -861,5 +866,135 @@ describe('concurrent writes', () => {
     expect(outcomes.every((o) => o.write === 'written')).toBe(true);
     expect(seen.max).toBe(MAX_CONCURRENT_WRITES);
     expect(seen.maxSameVs).toBe(1);
+  });
+});
+
+describe('runCycle feeds the production rate and the observation timing to the decision', () => {
+  const weighted = (hosts: readonly (readonly [string, number])[]) => ({
+    ...MIRROR_SHAPE_ROUTES.mirrorPercentage,
+    route: hosts.map(([host, weight]) => ({ destination: { host }, weight })),
+  });
+  const withProduction = (rps: number | AbsentReason, scrape?: SignalReading['scrapeInterval']) => ({
+    ...HEADROOM,
+    productionRate:
+      typeof rps === 'number'
+        ? { kind: 'value' as const, value: rps }
+        : { kind: 'absent' as const, reason: rps },
+    ...(scrape !== undefined && { scrapeInterval: scrape }),
+  });
+
+  it("asks for the managed route's heaviest destination, listed before the signals are read", async () => {
+    seed({
+      http: [
+        { ...MIRROR_SHAPE_ROUTES.mirrorPercent, name: 'other', route: [{ destination: { host: 'other' } }] },
+        weighted([
+          ['checkout-canary', 10],
+          ['checkout.shop.svc.cluster.local', 90],
+        ]),
+      ],
+    });
+    let listsBeforeFetch = -1;
+    const signals = new FixedSignals(() => {
+      listsBeforeFetch = vsLists().length;
+      return withProduction(400);
+    });
+    await runCycle([policy()], deps(signals), { dryRun: true });
+    expect(listsBeforeFetch).toBe(1);
+    expect(signals.calls[0]?.requests[0]?.production).toEqual({
+      service: { namespace: 'shop', name: 'checkout' },
+    });
+  });
+
+  it('a short host resolves in the VirtualService namespace; ties go to the first destination', async () => {
+    seed({
+      http: [
+        weighted([
+          ['checkout-blue', 50],
+          ['checkout-green.web', 50],
+        ]),
+      ],
+    });
+    const signals = fixed(withProduction(400));
+    await runCycle([policy()], deps(signals), { dryRun: true });
+    expect(signals.calls[0]?.requests[0]?.production).toEqual({
+      service: { namespace: 'shop', name: 'checkout-blue' },
+    });
+  });
+
+  it('spec.production and the productionRate override win over the route', async () => {
+    seed({ http: [MIRROR_SHAPE_ROUTES.mirrorPercentage] });
+    const query =
+      'sum(rate(istio_requests_total{destination_service_name="{{service}}",destination_service_namespace="{{serviceNamespace}}"}[{{window}}]))';
+    const p = policy({
+      extra: [
+        '  production:',
+        '    service: payments-api',
+        '    namespace: billing',
+        '  queries:',
+        `    productionRate: '${query}'`,
+        '  observation:',
+        '    scrapeInterval: 20s',
+      ],
+    });
+    const signals = fixed(withProduction(400, { seconds: 30, source: 'learned' }));
+    const o = only(await runCycle([p], deps(signals), { dryRun: true }));
+    expect(signals.calls[0]?.requests[0]).toMatchObject({
+      scrapeIntervalSeconds: 20,
+      production: { service: { namespace: 'billing', name: 'payments-api' }, query },
+    });
+    // The policy's interval wins over the learned one.
+    expect(o.scrapeInterval).toEqual({ seconds: 20, source: 'policy' });
+  });
+
+  it('with a production rate the decision feeds forward, and the audit line says so', async () => {
+    seed({ http: [MIRROR_SHAPE_ROUTES.mirrorPercentage] });
+    const o = only(
+      await runCycle([policy()], deps(fixed(withProduction(400, { seconds: 30, source: 'learned' }))), {
+        dryRun: false,
+      }),
+    );
+    expect(o).toMatchObject({
+      write: 'written',
+      mode: 'FeedForward',
+      productionRps: 400,
+      scrapeInterval: { seconds: 30, source: 'learned' },
+    });
+    const audits = log.lines.filter((l) => l.audit === true);
+    expect(audits).toHaveLength(1);
+    expect(audits[0]).toMatchObject({
+      mode: 'FeedForward',
+      productionRps: 400,
+      scrapeIntervalSeconds: 30,
+      scrapeIntervalSource: 'learned',
+    });
+  });
+
+  it('a missing production rate falls back to feedback and fails nothing', async () => {
+    seed({ http: [MIRROR_SHAPE_ROUTES.mirrorPercentage] });
+    const o = only(await runCycle([policy()], deps(fixed(withProduction('QueryFailed'))), { dryRun: false }));
+    expect(o.error).toBeUndefined();
+    expect(o).toMatchObject({
+      write: 'written',
+      action: 'increase',
+      mode: 'FeedbackOnly',
+      productionRps: null,
+      productionAbsent: 'QueryFailed',
+      // A source that reports no interval: the default.
+      scrapeInterval: { seconds: 15, source: 'default' },
+    });
+    expect(log.lines.find((l) => l.audit === true)).toMatchObject({
+      mode: 'FeedbackOnly',
+      productionRps: null,
+      scrapeIntervalSeconds: 15,
+      scrapeIntervalSource: 'default',
+    });
+  });
+
+  it('a VirtualService that is missing leaves the production service unknown, not an error of its own', async () => {
+    const signals = fixed(HEADROOM);
+    const o = only(await runCycle([policy()], deps(signals), { dryRun: true }));
+    expect(signals.calls[0]?.requests[0]?.production).toEqual({});
+    expect(o.error).toBe('VirtualService shop/checkout not found');
+    expect(o.mode).toBeNull();
   });
 });

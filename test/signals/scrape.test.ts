@@ -52,6 +52,10 @@ describe('resolveObservation', () => {
       scrapeIntervalSeconds: 10,
       propagationSeconds: 5,
     });
+    // The policy's interval wins over whatever the source learned.
+    expect(
+      resolveObservation({ observation: { scrapeIntervalSeconds: 10 } }, { seconds: 30, source: 'learned' }),
+    ).toMatchObject({ timing: { scrapeIntervalSeconds: 10 }, scrapeIntervalSource: 'policy' });
   });
 });
 

@@ -13,7 +13,7 @@
  * change; time to 85 % of the safe level from the start and after the change; writes) and writes the trace,
  * one JSON line per ground-truth sample (every tick) and one per daemon decision.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,10 +27,11 @@ import type { ExpositionNames } from '../src/sim/exposition.js';
 import { buildScenario, isScenarioName, type ScenarioName } from '../src/sim/scenarios.js';
 import { FakeApiServer, type JsonObject } from '../test/support/fake-apiserver.js';
 import { PRIMARY_ROUTE, virtualService } from '../test/support/kube-fixtures.js';
-import { freePort, PROMETHEUS_BIN } from '../test/support/prometheus.js';
+import { freePort } from '../test/support/prometheus.js';
 import { type LiveFigures, liveFigures } from './live/figures.js';
 import type { TruthRow } from './live/plant.js';
 import type { PlantProcessConfig } from './live/plant-process.js';
+import { sleep, startScrapingPrometheus, stopChild, waitFor } from './live/processes.js';
 import { adaptScenario, type ChangeSpan, changeOf } from './live/scenario.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -216,51 +217,12 @@ export async function stopAll(): Promise<void> {
   }
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code (null when killed by a signal). */
-async function stopChild(child: ChildProcess, graceMs: number): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return child.exitCode;
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  try {
-    process.kill(child.pid, 'SIGTERM');
-  } catch {
-    // Gone between the check and the signal.
-  }
-  const timer = setTimeout(() => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  }, graceMs);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
-}
-
 function pidGone(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return false;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
   }
 }
 
@@ -330,69 +292,6 @@ function liveVirtualService(percent: number): JsonObject {
     hosts: ['checkout'],
     http: [{ name: ROUTE, ...PRIMARY_ROUTE, mirror: { host: TARGET }, mirrorPercentage: { value: percent } }],
   });
-}
-
-function prometheusYaml(scrapeSeconds: number, plantPort: number): string {
-  const timeout = Math.min(scrapeSeconds, 10);
-  return `global:
-  scrape_interval: ${fmtDuration(scrapeSeconds)}
-  evaluation_interval: ${fmtDuration(scrapeSeconds)}
-  scrape_timeout: ${fmtDuration(timeout)}
-scrape_configs:
-  - job_name: plant
-    static_configs:
-      - targets: ['127.0.0.1:${plantPort}']
-`;
-}
-
-/** Starts Prometheus on 127.0.0.1 scraping the plant; retries when the port was taken meanwhile. */
-async function startPrometheus(
-  dir: string,
-  scrapeSeconds: number,
-  plantPort: number,
-): Promise<{ url: string; child: ChildProcess }> {
-  const config = join(dir, 'prometheus.yml');
-  await writeFile(config, prometheusYaml(scrapeSeconds, plantPort));
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const child = spawn(
-      PROMETHEUS_BIN,
-      [
-        `--config.file=${config}`,
-        `--storage.tsdb.path=${join(dir, `tsdb-${attempt}`)}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--storage.tsdb.retention.time=1d',
-        '--log.level=warn',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
-    });
-    try {
-      await waitFor(
-        'Prometheus to be ready',
-        async () => {
-          if (child.exitCode !== null || child.signalCode !== null)
-            throw new Error(`prometheus exited:\n${stderr}`);
-          try {
-            const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) });
-            return res.ok ? true : undefined;
-          } catch {
-            return undefined;
-          }
-        },
-        30_000,
-      );
-      return { url, child };
-    } catch (err) {
-      await stopChild(child, 5000);
-      if (attempt < 3 && /address already in use/.test(stderr)) continue;
-      throw err;
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------- the run
@@ -496,7 +395,7 @@ export async function runLive(options: LiveOptions): Promise<LiveResult> {
     );
 
     // ------------------------------------------------------------------ Prometheus
-    const prom = await startPrometheus(dir, options.scrapeSeconds, port);
+    const prom = await startScrapingPrometheus(dir, options.scrapeSeconds, port);
     if (prom.child.pid !== undefined) processes.push({ name: 'prometheus', pid: prom.child.pid });
     stops.push(track(async () => void (await stopChild(prom.child, 10_000))));
     log(`live: plant on :${port}, Prometheus ${prom.url}; warming up ${warmupSeconds} s`);

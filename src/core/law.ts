@@ -27,7 +27,7 @@ export const LAW = {
    */
   cutFactorMax: 0.7,
   /** Increases aim at this point of the hold band, as a share of its width below 1 (0.5 = the middle). */
-  targetInBand: 0.25,
+  targetInBand: 0.15,
   /** Raise again only when at least this share of the rate window reflects the previous change. */
   settleVisibility: 0.5,
   /** Readings are not extrapolated to more than this multiple of the percentage they reflect. */
@@ -71,7 +71,7 @@ export const LAW = {
    * absorbs noise and one-off readings, but a percentage that settled low in it after a cautious raise is
    * worth closing up (a CPU-bound target at severity 0.8 mirrors under 80 % of what it could).
    */
-  topUpGap: 0.04,
+  topUpGap: 0.02,
   /**
    * A raise aims this many times the spread of the recent readings (highest minus lowest, each carried to
    * the percentage now) below the target: where readings scatter, the truth between them does too, and a

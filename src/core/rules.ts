@@ -323,7 +323,9 @@ function anticipate(ctx: Context): Outcome | undefined {
       return hold(ctx, 'Settling', `${head}: hold ${pct(p)}`);
     }
   }
-  if (ctx.visibility === 1) {
+  // After a decrease the readings, carried down linearly to the percentage now, still show the drift; a
+  // slow drift seen through a long window must not wait a whole window after every ease.
+  if (ctx.visibility === 1 || ctx.lastDir < 0) {
     let over: readonly [SignalName, number] | undefined;
     for (const [name, s] of ctx.values) {
       const rise = trend(ctx, name);

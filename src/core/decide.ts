@@ -123,6 +123,33 @@ function productionLanding(prod: ReadonlyArray<readonly [number, number]>, cfg: 
   return Math.min(2 * p0, p0 + slope * lead);
 }
 
+/**
+ * Each signal's noise: a moving average of how much successive readings differ, the older one carried
+ * to the percentage the newer reflects (linearly). For independent noise of deviation σ that is about
+ * 1.13 σ. Only readings one interval apart count; a gap resets nothing, it just adds no sample.
+ */
+function updateNoise(
+  prev: CoreState['noise'],
+  reading: Reading,
+  older: readonly Reading[],
+  intervalS: number,
+): NonNullable<CoreState['noise']> {
+  const out: Array<number | null> = [prev?.[0] ?? null, prev?.[1] ?? null, prev?.[2] ?? null];
+  const before = older[0];
+  if (before === undefined || before[0] > 1.5 * intervalS || before[1] <= 0 || reading[1] <= 0) {
+    return out as unknown as NonNullable<CoreState['noise']>;
+  }
+  for (let i = 0; i < 3; i++) {
+    const now = reading[i + 2];
+    const then = before[i + 2];
+    if (typeof now !== 'number' || typeof then !== 'number') continue;
+    const d = Math.abs(now - (then * reading[1]) / before[1]);
+    const old = out[i];
+    out[i] = sig(old === null || old === undefined ? d : old + LAW.noiseWeight * (d - old));
+  }
+  return out as unknown as NonNullable<CoreState['noise']>;
+}
+
 /** The curve's points carried to the production now (see `basis`). */
 function carryCurve(
   curve: Partial<Record<SignalName, CurvePoint>> | undefined,
@@ -256,6 +283,7 @@ export function decide(input: DecideInput): Decision {
     .filter((r) => r[0] <= cfg.intervalS * LAW.recentIntervals)
     .slice(0, MAX_RECENT_READINGS);
   const curve = updateCurve(carryCurve(prev?.curve, carried), values, pEff, visibility);
+  const noise = updateNoise((prev as CoreState | undefined)?.noise, reading, older, cfg.intervalS);
 
   const ctx: Context = {
     cfg,
@@ -280,6 +308,7 @@ export function decide(input: DecideInput): Decision {
     rps,
     anchor: prev !== undefined && 'anchor' in prev ? (prev as CoreState).anchor : undefined,
     productionGrowth: ppNow !== undefined && span !== undefined && span > 0 ? ppNow / span : 1,
+    noise,
     productionNow: ppNow ?? 0,
     productionLanding: ppNow !== undefined ? productionLanding(prod, cfg) : undefined,
     production: prod,
@@ -332,6 +361,7 @@ export function decide(input: DecideInput): Decision {
   if (Object.keys(kept).length > 0) state = { ...state, curve: kept };
   const anchor = nextAnchor(ctx, out, changed);
   if (anchor !== undefined) state = { ...state, anchor };
+  if (noise.some((x) => x !== null)) state = { ...state, noise };
   if (basis !== undefined) state = { ...state, basis: sig(basis) };
   const moved: CoreState['move'] =
     changed && out.reason !== 'FollowProduction'

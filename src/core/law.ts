@@ -26,6 +26,12 @@ export const LAW = {
    * when load falls clearly below its capacity, and the reading that showed the breach is already stale.
    */
   cutFactorMax: 0.7,
+  /** Weight of the newest difference in the moving average of a signal's noise. */
+  noiseWeight: 0.2,
+  /** A jump in a reading counts as a step (not noise) when it exceeds this many times the readings' spread. */
+  jumpNoise: 2,
+  /** A breach whose evidence is at most this severity is cut in proportion, not by 30 % or more. */
+  marginalBreach: 1.05,
   /** Increases aim at this point of the hold band, as a share of its width below 1 (0.5 = the middle). */
   targetInBand: 0.15,
   /** Raise again only when at least this share of the rate window reflects the previous change. */
@@ -54,7 +60,9 @@ export const LAW = {
   /** Raises smaller than this share of the percentage are not worth a write. */
   minRaiseShare: 0.03,
   /** How much larger the smallest raise becomes as the write budget of the hour is spent (see raise). */
-  paceShare: 0.25,
+  paceShare: 0.12,
+  /** Share of the write budget spent before raises are paced. */
+  paceFrom: 0.5,
   /** A rate reading is rising (the load itself grew) when it exceeds the previous one by more than this. */
   risingMargin: 0.05,
   /** Two readings give an elasticity estimate only when their percentages differ by at least this factor. */

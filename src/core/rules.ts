@@ -52,6 +52,8 @@ export interface Context {
   readonly productionLanding: number | undefined;
   /** Production readings, newest first. */
   readonly production: ProductionTrack;
+  /** Each signal's noise in severity, per SIGNAL_NAMES (see updateNoise in decide.ts). */
+  readonly noise: CoreState['noise'];
   /** Whether a production rate was read this cycle. */
   readonly feedForward: boolean;
 }
@@ -97,13 +99,14 @@ function budgetLeft(ctx: Context): boolean {
 
 /**
  * The smallest raise worth a write, as a share of the percentage: small while the write budget is
- * untouched, growing with the square of the share of it already spent in the last hour. Raises then come
+ * untouched, growing with the square of the share of it spent in the last hour beyond LAW.paceFrom. Raises then come
  * fewer and larger as the budget runs low, instead of spending it in the first minutes and then holding
  * far below the safe level for the rest of the hour.
  */
 function raiseShareNeeded(ctx: Context): number {
   const used = ctx.cfg.budget > 0 ? Math.min(1, ctx.writes / ctx.cfg.budget) : 1;
-  return LAW.minRaiseShare + LAW.paceShare * used * used;
+  const over = Math.max(0, used - LAW.paceFrom) / (1 - LAW.paceFrom);
+  return LAW.minRaiseShare + LAW.paceShare * over * over;
 }
 
 function budgetMessage(ctx: Context, to: number): string {
@@ -133,10 +136,35 @@ function trend(ctx: Context, name: SignalName): number {
   }
   for (let i = 1; i < xs.length; i++)
     if ((xs[i - 1]?.[1] ?? 0) <= (xs[i]?.[1] ?? 0) - LAW.trendSlack) return 0;
-  if ((xs[0]?.[1] ?? 0) <= (xs[xs.length - 1]?.[1] ?? 0)) return 0;
+  // The rise must stand out of the noise: three readings of pure noise climb in a row one time in six.
+  if ((xs[0]?.[1] ?? 0) - (xs[xs.length - 1]?.[1] ?? 0) <= LAW.jumpNoise * noiseOf(ctx, name)) return 0;
   const [t0, s0] = xs[0] ?? [0, 0];
   const [t1, s1] = xs[xs.length - 1] ?? [0, 0];
   return t1 > t0 ? (s0 - s1) / (t1 - t0) : 0;
+}
+
+/** A signal's noise in severity (0 until measured). */
+function noiseOf(ctx: Context, name: SignalName): number {
+  return ctx.noise?.[SIGNAL_NAMES.indexOf(name)] ?? 0;
+}
+
+/**
+ * Spread (highest minus lowest) of the readings before this one, each carried to the percentage now, or
+ * the measured noise if larger.
+ */
+function scatter(ctx: Context, name: SignalName): number {
+  return Math.max(noiseOf(ctx, name), spreadBefore(ctx, name));
+}
+
+function spreadBefore(ctx: Context, name: SignalName): number {
+  const e = elasticityOf(ctx, name);
+  const xs: number[] = [];
+  for (const r of ctx.recent.slice(1)) {
+    const sv = r[col(name)];
+    if (sv === null || r[1] <= 0 || ctx.p / r[1] > LAW.maxProjection) continue;
+    xs.push(project(sv, r[1], ctx.p, e));
+  }
+  return xs.length >= 2 ? Math.max(...xs) - Math.min(...xs) : 0;
 }
 
 /** How far ahead of a reading a trend is extrapolated: to the load the next decision could still correct. */
@@ -173,8 +201,12 @@ function cut(ctx: Context): Outcome {
     let e: number;
     if (!recovering) {
       e = project(sv, pEff, p, elasticityOf(ctx, n));
-      if (ctx.visibility === 1 && typeof before === 'number' && sv > before && stepsPerWindow > 1) {
-        e = Math.max(e, before + (sv - before) * stepsPerWindow);
+      // A jump at a steady percentage is the first part of a step the window shows only in part
+      // (capacity lost): carried over the whole window, unless it is no larger than the readings'
+      // own scatter, when it is noise and carrying it would multiply the noise into a deep cut.
+      const jump = typeof before === 'number' ? sv - before : 0;
+      if (ctx.visibility === 1 && jump > LAW.jumpNoise * scatter(ctx, n) && stepsPerWindow > 1) {
+        e = Math.max(e, (before as number) + jump * stepsPerWindow);
       }
     } else {
       const rising = typeof before === 'number' && sv > before * (1 + LAW.risingMargin);
@@ -212,7 +244,13 @@ function cut(ctx: Context): Outcome {
   const ahead = productionAhead(ctx);
   const follow = ahead !== undefined ? ahead.percent : cfg.hi;
   if (evidence > 1) {
-    const factor = clamp(cfg.target / evidence, LAW.cutFactorMin, LAW.cutFactorMax);
+    // A reading just past the limit, with no jump that hints at more to come, is as likely noise on a
+    // target near its limit as an overload: it is met by bringing that reading back to the target. Past
+    // LAW.marginalBreach the full cut applies (at least 30 %).
+    const marginal = evidence <= LAW.marginalBreach;
+    const factor = marginal
+      ? Math.min(cfg.target / evidence, 1 - LAW.minRaiseShare)
+      : clamp(cfg.target / evidence, LAW.cutFactorMin, LAW.cutFactorMax);
     const to = Math.max(cfg.lo, Math.min(cfg.hi, floor, floorQ(p * factor), follow));
     const why =
       follow < floorQ(p * factor)
@@ -324,16 +362,22 @@ function anticipate(ctx: Context): Outcome | undefined {
     }
   }
   // After a decrease the readings, carried down linearly to the percentage now, still show the drift; a
-  // slow drift seen through a long window must not wait a whole window after every ease.
-  if (ctx.visibility === 1 || ctx.lastDir < 0) {
-    let over: readonly [SignalName, number] | undefined;
+  // slow drift seen through a long window must not wait a whole window after every ease. Half of it,
+  // though: before that, the readings cannot show the ease yet, and noise that lasts longer than an
+  // interval would look like the same drift again and again.
+  if (ctx.visibility === 1 || (ctx.lastDir < 0 && ctx.visibility >= LAW.settleVisibility)) {
+    let over: readonly [SignalName, number, number] | undefined;
+    // The next ease can come only once this one is half visible: size this one for the drift until then.
+    const until = trendDelayS(ctx) + cfg.lagS + cfg.windowS * LAW.settleVisibility;
     for (const [name, s] of ctx.values) {
       const rise = trend(ctx, name);
       const now = s + rise * trendDelayS(ctx);
-      if (rise > 0 && now > LAW.easeAbove && (over === undefined || now > over[1])) over = [name, now];
+      if (rise > 0 && now > LAW.easeAbove && (over === undefined || now > over[1])) {
+        over = [name, now, s + rise * until];
+      }
     }
     if (over !== undefined) {
-      const to = Math.max(cfg.lo, floorQ(p * (cfg.target / over[1])));
+      const to = Math.max(cfg.lo, floorQ(p * (cfg.target / over[2])));
       const head = `${over[0]} is rising at a steady ${pct(p)} % and projects to severity ${fmt(over[1])} by the next cycle`;
       if (p - to >= smallestCut(ctx)) {
         return {
@@ -442,7 +486,10 @@ function raise(ctx: Context): Outcome {
   // guardrail would reach the target severity, under s ∝ percent^elasticity.
   let to = p * cfg.factor + cfg.step;
   for (const [i, [name, sv]] of smoothed.entries()) {
-    const aim = Math.max(1 - cfg.hysteresis, cfg.target - LAW.noiseMargin * (spreads[i] ?? 0));
+    const aim = Math.max(
+      1 - cfg.hysteresis,
+      cfg.target - LAW.noiseMargin * Math.max(spreads[i] ?? 0, noiseOf(ctx, name)),
+    );
     if (sv > 0) to = Math.min(to, p * (aim / sv) ** (1 / elasticityOf(ctx, name)));
     if (LAW.signals[name].knee) {
       // A knee (queueing) is invisible from below: shrink factor and step with the cube of the remaining

@@ -41,6 +41,7 @@ const KEYS = new Set([
   'basis',
   'held',
   'move',
+  'noise',
 ]);
 
 /** Production readings kept: enough to cover a rate window at any interval the grid of time scales uses. */
@@ -75,6 +76,8 @@ export interface CoreState extends ControllerState {
    * that follow production keep the load and are not changes of it.
    */
   readonly move?: readonly [secondsAgo: number, from: number, direction: number];
+  /** Each signal's noise, in severity (see updateNoise); per SIGNAL_NAMES, null when never measured. */
+  readonly noise?: readonly [cpu: number | null, errors: number | null, latency: number | null];
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {
@@ -270,6 +273,14 @@ export function parseControllerState(json: unknown): CoreState | undefined {
   if (x.basis !== undefined) {
     if (!finite(x.basis) || x.basis <= 0) return undefined;
     state = { ...state, basis: x.basis };
+  }
+  if (x.noise !== undefined) {
+    const n = x.noise;
+    if (!Array.isArray(n) || n.length !== 3) return undefined;
+    const parsed = (n as unknown[]).map(parseSeverity);
+    const [a, b, c] = parsed;
+    if (a === undefined || b === undefined || c === undefined) return undefined;
+    state = { ...state, noise: [a, b, c] };
   }
   if (x.move !== undefined) {
     const m = x.move;

@@ -182,6 +182,164 @@ export function hpaController(settings: HpaSettings = DEFAULT_HPA): Controller<H
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Target tracking on the mirrored rate: the HPA's algorithm as a fair reference
+
+/** Tuning of the target-tracking reference; the defaults are the Kubernetes HPA's. */
+export interface TrackingSettings {
+  /** Aim the worst guardrail at this share of its limit (the HPA's target utilisation). */
+  readonly targetRatio: number;
+  /** No change while |usage ratio - 1| <= tolerance (the HPA's default 0.1). */
+  readonly tolerance: number;
+  /**
+   * The HPA's scale-down stabilisation window (300 s) at the reference time scale (30 s interval, 2 m
+   * window, 15 s scrapes); it is scaled by (window + scrape) / (2 m + 15 s), the time one reading needs to
+   * show a change, so that it spans the same number of settled readings on every time scale.
+   */
+  readonly stabilisationSeconds: number;
+  /**
+   * Smallest factor of one cut: the HPA's default scale-up policy at most doubles the replicas per period,
+   * which halves the load per replica.
+   */
+  readonly minCutFactor: number;
+  /** Re-aim the percentage at the tracked load when production moved it off by more than this share. */
+  readonly feedForwardDeadband: number;
+}
+
+export const DEFAULT_TRACKING: TrackingSettings = {
+  targetRatio: 0.9,
+  tolerance: 0.1,
+  stabilisationSeconds: 300,
+  minCutFactor: 0.5,
+  feedForwardDeadband: 0.05,
+};
+
+/** The reference time scale the HPA's 300 s belongs to: 2 m window plus 15 s scrapes. */
+const REFERENCE_SETTLE_SECONDS = 120 + 15;
+
+export interface TrackingState {
+  /** The mirrored load it holds: requests/s when fed production, else the percentage itself. */
+  readonly load: number;
+  /** Whether `load` is in requests/s (production known) or in percent. */
+  readonly unit: 'rps' | 'percent';
+  /** When (epoch ms) the tracked load last changed; readings are trusted once they cover the change. */
+  readonly changedAt: number;
+  /** Trusted recommendations `[epoch ms, load]` within the stabilisation window, oldest first. */
+  readonly recommendations: ReadonlyArray<readonly [at: number, load: number]>;
+}
+
+/** The stabilisation window of `settings` on a time scale (seconds). */
+export function trackingStabilisationSeconds(
+  settings: TrackingSettings,
+  windowSeconds: number,
+  scrapeIntervalSeconds: number,
+): number {
+  return (settings.stabilisationSeconds * (windowSeconds + scrapeIntervalSeconds)) / REFERENCE_SETTLE_SECONDS;
+}
+
+/**
+ * The HPA's target-tracking algorithm applied to the mirrored load, a fair reference: what a user would get
+ * by pointing the HPA's rule at the mirror percentage with everything the decision core is told.
+ *
+ * - It holds a mirrored load: requests/s when the production rate is known (the percentage is load /
+ *   production, re-aimed whenever production moves the load off by more than the deadband), else the
+ *   percentage.
+ * - A reading is trusted only once it covers the last change of that load: propagation + window + scrape
+ *   after it (it is told the true scrape interval and propagation delay). Until then it holds.
+ * - On a trusted reading: usage = worst severity / targetRatio; within the tolerance (|usage - 1| <= 0.1)
+ *   it recommends the current load, else load × (1 / usage), where load is the mirrored rate the reading
+ *   was taken at (the target's request rate, else the held load): the HPA's desired = current × metric /
+ *   target, with the load in place of the inverse of the replica count.
+ * - Stabilisation, as the HPA's, in load terms: a raise (the HPA's scale-down, the risky direction) goes only
+ *   to the lowest recommendation of the stabilisation window (the HPA takes the highest replica count);
+ *   a cut (scale-up, window 0) goes at once, but at most halves the load per evaluation (the default
+ *   scale-up policy doubles replicas at most).
+ * - Missing data never raises; a cut on the signals it has still goes through. At 0 % it starts at
+ *   max(minPercent, 1 %): the HPA never runs below one replica.
+ */
+export function trackingController(settings: TrackingSettings = DEFAULT_TRACKING): Controller<TrackingState> {
+  return (input) => {
+    const { policy, now } = input;
+    const { minPercent, maxPercent } = policy.bounds;
+    const current = currentOf(input);
+    const scrape = input.observation?.scrapeIntervalSeconds ?? 15;
+    const propagation = input.observation?.propagationSeconds ?? 0;
+    const settle = (propagation + policy.windowSeconds + scrape) * 1000;
+    const window = trackingStabilisationSeconds(settings, policy.windowSeconds, scrape) * 1000;
+    const pr = input.productionRate;
+    const production = pr?.kind === 'value' && pr.value > 0 ? pr.value : undefined;
+    const unit: TrackingState['unit'] = production === undefined ? 'percent' : 'rps';
+    const toPercent = (load: number): number =>
+      quantiseDown(clamp(unit === 'rps' ? (load / (production ?? 1)) * 100 : load, minPercent, maxPercent));
+    const loadAt = (percent: number): number =>
+      unit === 'rps' ? ((production ?? 0) * percent) / 100 : percent;
+
+    const previous = input.state;
+    // A new unit (production appeared or went away) restarts from what is in effect now.
+    const fresh = previous === undefined || previous.unit !== unit;
+    let load = fresh ? loadAt(current) : previous.load;
+    // The loop (and a daemon that just started) gives full windows at the percentage in effect: trusted.
+    let changedAt = fresh ? now - settle : previous.changedAt;
+    let recommendations = fresh
+      ? []
+      : previous.recommendations.filter(([at]) => at > now - window && at <= now);
+    let reason = 'WithinTolerance';
+
+    if (current <= 0) {
+      const start = Math.max(minPercent, 1);
+      load = loadAt(start);
+      return move(current, quantiseDown(start), 'Start', { load, unit, changedAt: now, recommendations: [] });
+    }
+    const view = viewGuardrails(policy, input.signals);
+    const trusted = now >= changedAt + settle;
+    if (view.severities.length === 0) {
+      reason = view.blind ? 'NoData' : 'NoTraffic';
+    } else if (!trusted) {
+      reason = 'Settling';
+    } else {
+      const usage = Math.max(...view.severities.map(([, s]) => s / settings.targetRatio));
+      const rr = input.requestRate;
+      const measured = unit === 'rps' && rr?.kind === 'value' && rr.value > 0 ? rr.value : load;
+      let recommendation = load;
+      if (Math.abs(usage - 1) > settings.tolerance) {
+        recommendation = usage > 0 ? measured / usage : Number.POSITIVE_INFINITY;
+      }
+      if (recommendation > load && view.blind) {
+        reason = 'NoData';
+      } else {
+        recommendations = [...recommendations, [now, recommendation] as const];
+        if (recommendation < load) {
+          load = Math.max(recommendation, load * settings.minCutFactor);
+          changedAt = now;
+          reason = 'GuardrailRatio';
+        } else {
+          const stabilised = Math.min(...recommendations.map(([, l]) => l));
+          if (stabilised > load * (1 + 1e-9)) {
+            load = stabilised;
+            changedAt = now;
+            reason = 'Headroom';
+          } else if (recommendation > load) {
+            reason = 'Stabilising';
+          }
+        }
+      }
+    }
+    // Keep the load within what the bounds allow, so that it never drifts off the percentage in effect.
+    load = Math.min(Math.max(load, loadAt(minPercent)), loadAt(maxPercent));
+    const state: TrackingState = { load, unit, changedAt, recommendations };
+    const target = toPercent(load);
+    if (changedAt !== now && unit === 'rps') {
+      // Only production moved: re-aim when the load in effect is off by more than the deadband.
+      const inEffect = loadAt(current);
+      if (Math.abs(inEffect - load) <= settings.feedForwardDeadband * load) {
+        return move(current, current, reason, state);
+      }
+      return move(current, target, 'FeedForward', state);
+    }
+    return move(current, target, reason, state);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Flagger-style step and rollback
 
 /** Tuning of the Flagger-style controller. */
@@ -263,6 +421,7 @@ export function oracleController(
   scenario: Scenario,
   policy: ControlPolicy,
   startEpochMs: number = SIM_EPOCH_MS,
+  fraction = 1,
 ): Controller<OracleState> {
   const at = trueOracle(scenario, policy);
   return (input) => {
@@ -271,7 +430,27 @@ export function oracleController(
     let lowest = Number.POSITIVE_INFINITY;
     for (let s = from; s <= from + input.policy.intervalSeconds; s++) lowest = Math.min(lowest, at(s));
     const { minPercent, maxPercent } = input.policy.bounds;
-    const target = clamp(quantiseDown(lowest), minPercent, maxPercent);
-    return move(currentOf(input), target, 'Oracle', null);
+    const target = clamp(quantiseDown(fraction * lowest), minPercent, maxPercent);
+    return move(currentOf(input), target, fraction === 1 ? 'Oracle' : 'OracleFraction', null);
   };
+}
+
+/** The share of the true safe level the "92 % of safe" contender holds. */
+export const SAFE_FRACTION = 0.92;
+
+/**
+ * A constant share of the true safe level at every instant: the oracle's percentage (with its look-ahead)
+ * times `fraction`, rounded down. With 0.92 it is the practical ceiling under noise: a controller that reads
+ * noisy signals cannot run closer to the edge without breaching.
+ */
+export function oracleFractionController(
+  scenario: Scenario,
+  policy: ControlPolicy,
+  fraction: number = SAFE_FRACTION,
+  startEpochMs: number = SIM_EPOCH_MS,
+): Controller<OracleState> {
+  if (!(fraction > 0 && fraction <= 1)) {
+    throw new RangeError(`oracleFractionController: fraction: must be in (0, 1] (got ${fraction})`);
+  }
+  return oracleController(scenario, policy, startEpochMs, fraction);
 }

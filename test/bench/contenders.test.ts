@@ -1,7 +1,7 @@
 /**
- * The baselines of bench/control.ts, rule by rule, and a smoke run of the benchmark machinery at one seed and
- * a short duration. The smoke run checks the shape of what it produces (tables, verdicts, chart, files),
- * never the quality figures themselves.
+ * The baselines of bench/control.ts, rule by rule, and a smoke run of the benchmark machinery at one seed,
+ * a short duration and two time scales. The smoke run checks the shape of what it produces (tables,
+ * summaries, verdicts, chart, files), never the quality figures of the decision core.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,12 +9,18 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_HPA,
+  DEFAULT_TRACKING,
   flaggerController,
   type HpaState,
   hpaController,
   oracleController,
+  oracleFractionController,
   quantiseDown,
+  SAFE_FRACTION,
   staticController,
+  type TrackingState,
+  trackingController,
+  trackingStabilisationSeconds,
   trueOracle,
 } from '../../bench/contenders.js';
 import {
@@ -23,16 +29,23 @@ import {
   CONTENDER_LABELS,
   type ContenderId,
   ControlOptionError,
+  type ControlOptions,
   type ControlResults,
   evaluateTargets,
   formatReport,
+  gridScales,
   parseOptions,
   type RunFigures,
   raisesWhileBlind,
+  reachStat,
   renderSvg,
   runControlBenchmark,
+  runControlBenchmarkParallel,
+  scaleId,
   stat,
+  summaries,
   TARGET_IDS,
+  TARGETS,
   writeOutputs,
 } from '../../bench/control.js';
 import type { ControlPolicy, Signal, Signals } from '../../src/core/types.js';
@@ -464,30 +477,252 @@ describe('raisesWhileBlind', () => {
   });
 });
 
-describe('parseOptions', () => {
+describe('trackingController (the HPA algorithm on the mirrored rate: the reference)', () => {
+  const track = trackingController();
+  const target = DEFAULT_TRACKING.targetRatio;
+  const observation = { scrapeIntervalSeconds: 15, propagationSeconds: 5 };
+  // Propagation + window + scrape: 5 + 120 + 15.
+  const settleS = 140;
+  const state = (over: Partial<TrackingState> = {}): TrackingState => ({
+    load: 200,
+    unit: 'rps',
+    changedAt: NOW - 3600_000,
+    recommendations: [],
+    ...over,
+  });
+  const at = (
+    current: number | null,
+    signals: Signals,
+    s: TrackingState | undefined,
+    { production = 2000, requestRate = ((current ?? 100) * 2000) / 100 } = {},
+  ) =>
+    track({
+      now: NOW,
+      policy: POLICY,
+      currentPercent: current,
+      signals,
+      requestRate: v(requestRate),
+      ...(production > 0 ? { productionRate: v(production) } : {}),
+      observation,
+      state: s,
+    });
+
+  it('aims the worst severity at its target: load × target / severity, as a percentage of production', () => {
+    const d = at(10, cpuAt(0.6), undefined);
+    // 200 req/s at 10 % of 2,000; usage 0.6 / 0.9: 300 req/s = 15 %.
+    expect(d.percent).toBeCloseTo(15, 9);
+    expect(d.action).toBe('increase');
+    expect(d.state).toMatchObject({ unit: 'rps', changedAt: NOW });
+    expect(d.state.load).toBeCloseTo(300, 9);
+  });
+
+  it('holds within the tolerance', () => {
+    expect(at(10, cpuAt(target * 1.09), state()).action).toBe('hold');
+    expect(at(10, cpuAt(target * 0.91), state()).action).toBe('hold');
+    expect(at(10, cpuAt(target * 0.85), state()).action).toBe('increase');
+  });
+
+  it('trusts a reading only once propagation + window + scrape have passed since the last change', () => {
+    const young = at(10, cpuAt(0.5), state({ changedAt: NOW - (settleS - 1) * 1000 }));
+    expect(young).toMatchObject({ action: 'hold', reason: 'Settling' });
+    const old = at(10, cpuAt(0.5), state({ changedAt: NOW - settleS * 1000 }));
+    expect(old.action).toBe('increase');
+    // The wait follows the scrape interval it is told.
+    const slow = track({
+      now: NOW,
+      policy: POLICY,
+      currentPercent: 10,
+      signals: cpuAt(0.5),
+      requestRate: v(200),
+      productionRate: v(2000),
+      observation: { scrapeIntervalSeconds: 30, propagationSeconds: 5 },
+      state: state({ changedAt: NOW - settleS * 1000 }),
+    });
+    expect(slow.reason).toBe('Settling');
+  });
+
+  it('uses the mirrored rate the reading was taken at', () => {
+    // The target received 180 req/s over the window although 10 % of 2,000 is 200.
+    const d = at(10, cpuAt(0.6), state(), { requestRate: 180 });
+    expect(d.state.load).toBeCloseTo(270, 9);
+  });
+
+  it('stabilises raises to the lowest recommendation of the window, which scales with the time scale', () => {
+    const recent = at(10, cpuAt(0.6), state({ recommendations: [[NOW - 200_000, 220]] }));
+    expect(recent.state.load).toBeCloseTo(220, 9);
+    expect(recent.percent).toBeCloseTo(11, 9);
+    // 300 s at a 2 m window and 15 s scrapes: a recommendation 301 s old has left the window.
+    const gone = at(10, cpuAt(0.6), state({ recommendations: [[NOW - 301_000, 220]] }));
+    expect(gone.state.load).toBeCloseTo(300, 9);
+    expect(trackingStabilisationSeconds(DEFAULT_TRACKING, 120, 15)).toBeCloseTo(300, 9);
+    expect(trackingStabilisationSeconds(DEFAULT_TRACKING, 20, 1)).toBeCloseTo((300 * 21) / 135, 9);
+    expect(trackingStabilisationSeconds(DEFAULT_TRACKING, 300, 30)).toBeCloseTo((300 * 330) / 135, 9);
+  });
+
+  it('cuts at once, whatever the window recommended, but at most halves the load per evaluation', () => {
+    const high: TrackingState['recommendations'] = [[NOW - 60_000, 400]];
+    const cut = at(10, cpuAt(1.8), state({ recommendations: high }));
+    expect(cut).toMatchObject({ action: 'decrease', reason: 'GuardrailRatio' });
+    expect(cut.percent).toBeCloseTo(5, 9);
+    const deep = at(10, cpuAt(9), state());
+    expect(deep.percent).toBeCloseTo(5, 9);
+  });
+
+  it('follows production with the percentage, holding the load, beyond a 5 % deadband', () => {
+    const doubled = at(10, cpuAt(target), state(), { production: 4000 });
+    expect(doubled).toMatchObject({ action: 'decrease', reason: 'FeedForward' });
+    expect(doubled.percent).toBeCloseTo(5, 9);
+    expect(doubled.state.changedAt).toBe(NOW - 3600_000);
+    expect(at(10, cpuAt(target), state(), { production: 2080 }).action).toBe('hold');
+  });
+
+  it('without the production rate it tracks the percentage itself', () => {
+    const d = at(10, cpuAt(0.6), undefined, { production: 0 });
+    expect(d.state.unit).toBe('percent');
+    expect(d.percent).toBeCloseTo(15, 9);
+  });
+
+  it('never raises on missing data, but still cuts on the signals it has', () => {
+    const blind = at(10, cpuAt(0.5, { errorRate: absent('QueryFailed') }), state());
+    expect(blind).toMatchObject({ action: 'hold', reason: 'NoData' });
+    const cut = at(10, cpuAt(1.8, { errorRate: absent('QueryFailed') }), state());
+    expect(cut.action).toBe('decrease');
+  });
+
+  it('starts at 1 % from 0 % (the HPA never runs below one replica)', () => {
+    const d = track({
+      now: NOW,
+      policy: { ...POLICY, bounds: { minPercent: 0, maxPercent: 50 } },
+      currentPercent: 0,
+      signals: { cpuUtilization: v(0.1), errorRate: absent('NoTraffic'), latencyP99Ms: absent('NoTraffic') },
+      productionRate: v(2000),
+      observation,
+      state: undefined,
+    });
+    expect(d).toMatchObject({ action: 'increase', percent: 1 });
+  });
+
+  it.each([
+    ['1/5/20', { scrapeIntervalSeconds: 1, intervalSeconds: 5, windowSeconds: 20 }],
+    ['15/30/120', { scrapeIntervalSeconds: 15, intervalSeconds: 30, windowSeconds: 120 }],
+  ])(
+    'in closed loop at %s: near the safe level on steady, and it meets a surge by feed-forward',
+    (_, timeScale) => {
+      const steady = runClosedLoop({ scenario: 'steady', seed: 1, durationSeconds: 3600, timeScale }, track);
+      expect(steady.summary.mirroredShare).toBeGreaterThan(0.75);
+      expect(steady.summary.breachShare).toBeLessThan(0.005);
+      const surge = runClosedLoop({ scenario: 'surge', seed: 1, durationSeconds: 3600, timeScale }, track);
+      const ramp = surge.scenario.plant.traffic.multiplier?.[0]?.[0] ?? Number.NaN;
+      const before = surge.samples.filter((x) => x.t < ramp).at(-1)?.setPercent ?? Number.NaN;
+      const during = surge.samples
+        .filter((x) => x.t > ramp + 180 && x.t < ramp + 560)
+        .map((x) => x.setPercent);
+      // Production ×3: the percentage falls to about a third, and no reading needed to breach for it.
+      for (const p of during) expect(p).toBeLessThan(before * 0.45);
+      // Only the 30 s ramp, before the production window shows it, can breach (static 10 % breaches ~17 %).
+      expect(surge.summary.breachShare).toBeLessThan(0.02);
+    },
+  );
+});
+
+describe('oracleFractionController (92 % of the true safe level)', () => {
+  const duration = 1800;
+  const seed = 2;
+  const scenario = buildScenario('capacity-drop', seed, duration);
+  const policy = scenarioPolicy(scenario);
+  const oracle = oracleController(scenario, policy);
+  const safe = oracleFractionController(scenario, policy);
+
+  it('writes the given share of what the oracle writes, rounded down', () => {
+    for (const t of [60, 600, (scenario.capacityDropAtSeconds ?? 0) - 20, 1500]) {
+      const full = oracle(input(5, {}, null, policy, SIM_EPOCH_MS + t * 1000)).percent;
+      const part = safe(input(5, {}, null, policy, SIM_EPOCH_MS + t * 1000)).percent;
+      // `full` is itself rounded down to the 0.01 grid.
+      expect(part).toBeLessThanOrEqual(SAFE_FRACTION * (full + 0.01));
+      expect(part).toBeGreaterThan(SAFE_FRACTION * full - 0.011);
+    }
+  });
+
+  it('in closed loop: about 92 % of the oracle, never in breach', () => {
+    const r = runClosedLoop({ scenario, seed, durationSeconds: duration }, safe);
+    expect(r.summary.breachSeconds).toBe(0);
+    expect(r.summary.mirroredShare).toBeGreaterThan(0.9);
+    expect(r.summary.mirroredShare).toBeLessThan(0.925);
+  });
+
+  it('refuses a share outside (0, 1]', () => {
+    expect(() => oracleFractionController(scenario, policy, 0)).toThrow('(got 0)');
+    expect(() => oracleFractionController(scenario, policy, 1.2)).toThrow('(got 1.2)');
+  });
+});
+
+describe('the grid and parseOptions', () => {
+  it('the grid keeps the 13 combinations with window >= 4 scrapes and interval >= 1 scrape', () => {
+    expect(gridScales().map(scaleId)).toEqual([
+      '1/5/20',
+      '1/15/60',
+      '1/30/120',
+      '1/60/300',
+      '5/5/20',
+      '5/15/60',
+      '5/30/120',
+      '5/60/300',
+      '15/15/60',
+      '15/30/120',
+      '15/60/300',
+      '30/30/120',
+      '30/60/300',
+    ]);
+  });
+
   const rows = [
-    { name: 'defaults: 20 seeds of 2 h, every scenario', argv: [], seeds: 20, duration: 7200, scenarios: 8 },
-    { name: '--quick: 3 seeds of 1 h', argv: ['--quick'], seeds: 3, duration: 3600, scenarios: 8 },
     {
-      name: '--quick with explicit seeds',
-      argv: ['--quick', '--seeds', '5'],
+      name: 'defaults: 10 seeds of 2 h, every scenario, the grid',
+      argv: [],
+      seeds: 10,
+      duration: 7200,
+      scenarios: 8,
+      scales: 13,
+    },
+    {
+      name: '--quick: 3 seeds of 1 h, 4 cells',
+      argv: ['--quick'],
+      seeds: 3,
+      duration: 3600,
+      scenarios: 8,
+      scales: 4,
+    },
+    {
+      name: '--quick with explicit seeds and scales',
+      argv: ['--quick', '--seeds', '5', '--scales', '1/5/20'],
       seeds: 5,
       duration: 3600,
       scenarios: 8,
+      scales: 1,
     },
     {
-      name: 'a duration and a scenario list',
-      argv: ['--duration', '30m', '--scenarios', 'steady,surge'],
-      seeds: 20,
+      name: 'a duration, a scenario list and two cells',
+      argv: ['--duration', '30m', '--scenarios', 'steady,surge', '--scales', '1/5/20,15/30/120'],
+      seeds: 10,
       duration: 1800,
       scenarios: 2,
+      scales: 2,
     },
   ];
-  it.each(rows)('$name', ({ argv, seeds, duration, scenarios }) => {
+  it.each(rows)('$name', ({ argv, seeds, duration, scenarios, scales }) => {
     const o = parseOptions(argv);
     expect(o.seeds).toBe(seeds);
     expect(o.durationSeconds).toBe(duration);
     expect(o.scenarios).toHaveLength(scenarios);
+    expect(o.scales).toHaveLength(scales);
+    expect(o.jobs).toBeGreaterThanOrEqual(1);
+  });
+
+  it('--scales reads scrape/interval/window', () => {
+    expect(parseOptions(['--scales', '5/15/60']).scales).toEqual([
+      { scrapeIntervalSeconds: 5, intervalSeconds: 15, windowSeconds: 60 },
+    ]);
+    expect(parseOptions(['--jobs', '1']).jobs).toBe(1);
   });
 
   const bad = [
@@ -512,6 +747,23 @@ describe('parseOptions', () => {
       argv: ['--scenarios', 'steady,flood'],
       message: '--scenarios: unknown scenario "flood"',
     },
+    {
+      name: 'a scale that is not three numbers',
+      argv: ['--scales', '1/5'],
+      message: '--scales: expected scrape/interval/window',
+    },
+    { name: 'a scrape interval above 30 s', argv: ['--scales', '60/60/300'], message: '(got "60/60/300")' },
+    {
+      name: 'a window of fewer than 4 scrapes',
+      argv: ['--scales', '15/15/30'],
+      message: 'at least 4 scrapes',
+    },
+    {
+      name: 'an interval shorter than a scrape',
+      argv: ['--scales', '30/15/120'],
+      message: 'at least 4 scrapes',
+    },
+    { name: 'jobs zero', argv: ['--jobs', '0'], message: '--jobs: must be an integer in 1..256 (got 0)' },
     { name: 'unknown option', argv: ['--seed', '3'], message: "'--seed'" },
   ];
   it.each(bad)('refuses $name', ({ argv, message }) => {
@@ -540,12 +792,14 @@ function figures(seed: number, over: Partial<RunFigures> = {}): RunFigures {
     meanPercent: 10,
     meanOraclePercent: 11,
     minOraclePercent: 9,
+    reachSeconds: 100,
+    reachAfterRestoreSeconds: null,
     raisesWhileBlind: 0,
     ...over,
   };
 }
 
-describe('stat and aggregate', () => {
+describe('stat, reachStat and aggregate', () => {
   it('stat takes the mean and the worst seed in the given direction', () => {
     expect(stat([0.9, 0.7, 0.8], [4, 5, 6], 'min')).toEqual({
       mean: expect.closeTo(0.8, 9),
@@ -556,84 +810,107 @@ describe('stat and aggregate', () => {
     expect(() => stat([], [], 'min')).toThrow('stat: values: must not be empty (got none)');
   });
 
-  it('aggregate keeps recovery only where the scenario has a drop, and the highest blind figures', () => {
-    const c = aggregate('ours', 'capacity-drop', [
-      figures(1, { recoverySeconds: 20, maxRiseWhileBlind: -1, maxPercentWhileBlind: 12 }),
+  it('reachStat averages the seeds that got there and counts those that never did', () => {
+    expect(reachStat([100, null, 300])).toEqual({ mean: 200, worst: 300, never: 1 });
+    expect(reachStat([null])).toEqual({ mean: null, worst: null, never: 1 });
+  });
+
+  it('aggregate keeps recovery and the reach after the return only for the capacity drop', () => {
+    const c = aggregate('15/30/120', 'ours', 'capacity-drop', [
+      figures(1, { recoverySeconds: 20, maxRiseWhileBlind: -1, reachAfterRestoreSeconds: 50 }),
       figures(2, {
         recoverySeconds: 40,
         breachShare: 0.02,
         maxRiseWhileBlind: 0.5,
-        maxPercentWhileBlind: 11,
+        reachAfterRestoreSeconds: null,
       }),
     ]);
     expect(c.recoverySeconds).toEqual({ mean: 30, worst: 40, worstSeed: 2 });
     expect(c.breachPercent.worst).toBeCloseTo(2, 9);
     expect(c.maxRiseWhileBlind).toEqual({ value: 0.5, seed: 2 });
-    expect(c.maxPercentWhileBlind).toEqual({ value: 12, seed: 1 });
-    expect(aggregate('ours', 'steady', [figures(1)]).recoverySeconds).toBeNull();
+    expect(c.reachAfterRestoreSeconds).toEqual({ mean: 50, worst: 50, never: 1 });
+    expect(c.reachSeconds).toEqual({ mean: 100, worst: 100, never: 0 });
+    const steady = aggregate('15/30/120', 'ours', 'steady', [figures(1)]);
+    expect(steady.recoverySeconds).toBeNull();
+    expect(steady.reachAfterRestoreSeconds).toBeNull();
   });
 });
 
-describe('evaluateTargets', () => {
-  /** Results on one scenario where each contender has the given share and breach share on one seed. */
+describe('summaries and targets', () => {
+  const scales = [
+    { scrapeIntervalSeconds: 1, intervalSeconds: 5, windowSeconds: 20 },
+    { scrapeIntervalSeconds: 15, intervalSeconds: 30, windowSeconds: 120 },
+  ];
+  const scenarios: ScenarioName[] = ['steady', 'surge'];
+  /** Results where `per(scale, scenario, contender)` gives the one seed's figures. */
   function results(
-    scenario: ScenarioName,
-    per: Partial<Record<ContenderId, Partial<RunFigures>>>,
+    per: (scale: string, scenario: ScenarioName, id: ContenderId) => Partial<RunFigures>,
   ): ControlResults {
+    const options: ControlOptions = { seeds: 1, durationSeconds: 3600, scenarios, scales, jobs: 1 };
     return {
-      options: { seeds: 1, durationSeconds: 3600, scenarios: [scenario] },
-      intervalSeconds: 30,
-      cells: CONTENDER_IDS.map((id) =>
-        aggregate(id, scenario, [figures(1, per[id] ?? { mirroredShare: 0.5 })]),
+      options,
+      cells: scales.flatMap((s) =>
+        scenarios.flatMap((scenario) =>
+          CONTENDER_IDS.map((id) =>
+            aggregate(scaleId(s), id, scenario, [figures(1, per(scaleId(s), scenario, id))]),
+          ),
+        ),
       ),
       plot: null,
     };
   }
-  const verdict = (r: ControlResults, target: string) => evaluateTargets(r).find((x) => x.target === target);
+  const pass = (r: ControlResults) => Object.fromEntries(evaluateTargets(r).map((x) => [x.target, x.pass]));
 
-  it('beats: a rival above the breach limit does not count, one within it does', () => {
-    const r = results('steady', {
-      ours: { mirroredShare: 0.92 },
-      hpa: { mirroredShare: 1.2, breachShare: 0.4 },
-      'best-static': { mirroredShare: 0.91 },
-      oracle: { mirroredShare: 0.99 },
-    });
-    expect(verdict(r, 'beats')?.pass).toBe(true);
-    const lost = results('steady', { ours: { mirroredShare: 0.92 }, 'best-static': { mirroredShare: 0.95 } });
-    expect(verdict(lost, 'beats')?.pass).toBe(false);
-    expect(verdict(lost, 'beats')?.value).toContain(CONTENDER_LABELS['best-static']);
+  it('a summary per time scale and one for the grid, over the cells’ means', () => {
+    const r = results((scale, scenario, id) =>
+      id === 'ours'
+        ? { mirroredShare: scale === '1/5/20' && scenario === 'surge' ? 0.8 : 0.96, breachShare: 0.001 }
+        : { mirroredShare: 0.9 },
+    );
+    const all = summaries(r);
+    expect(all.map((s) => s.scope)).toEqual(['1/5/20', '15/30/120', 'grid']);
+    expect(all[0]).toMatchObject({ cells: 2, shareMin: 0.8, shareMinAt: 'surge', comparable: 2, ahead: 1 });
+    expect(all[0]?.shareMean).toBeCloseTo(0.88, 9);
+    expect(all[2]).toMatchObject({ cells: 4, shareMinAt: '1/5/20 surge', comparable: 4, ahead: 3 });
+    expect(all[2]?.shareMean).toBeCloseTo((0.8 + 3 * 0.96) / 4, 9);
+    expect(all[2]?.breachMean).toBeCloseTo(0.1, 9);
+    expect(all[2]?.behindAt).toEqual(['1/5/20 surge']);
   });
 
-  it('judges share, breach, writes, blindness and recovery at their limits', () => {
-    const ok = results('capacity-drop', {
-      ours: {
-        mirroredShare: 0.9,
-        breachShare: 0.01,
-        writesPerHour: 30,
-        maxRiseWhileBlind: 0,
-        recoverySeconds: 60,
-      },
+  it('judges every target at its limit', () => {
+    const ok = results((_, __, id) =>
+      id === 'ours'
+        ? { mirroredShare: TARGETS.gridShare, breachShare: TARGETS.gridBreachPercent / 100 }
+        : { mirroredShare: 0.5 },
+    );
+    expect(pass(ok)).toEqual({
+      gridShare: true,
+      cellShare: true,
+      gridBreach: true,
+      cellBreach: true,
+      ahead: true,
     });
-    const byTarget = Object.fromEntries(evaluateTargets(ok).map((x) => [x.target, x.pass]));
-    expect(byTarget).toMatchObject({ share: true, breach: true, recovery: true, writes: true, blind: true });
-    const bad = results('capacity-drop', {
-      ours: {
-        mirroredShare: 0.89,
-        breachShare: 0.011,
-        writesPerHour: 31,
-        maxRiseWhileBlind: 0.01,
-        recoverySeconds: 61,
-      },
+    const bad = results((scale, scenario, id) => {
+      if (id === 'reference') return { mirroredShare: 0.95 };
+      if (id !== 'ours') return { mirroredShare: 0.5 };
+      const worst = scale === '1/5/20' && scenario === 'steady';
+      return { mirroredShare: worst ? 0.84 : 0.93, breachShare: worst ? 0.0201 : 0.001 };
     });
-    const failed = Object.fromEntries(evaluateTargets(bad).map((x) => [x.target, x.pass]));
-    expect(failed).toMatchObject({
-      share: false,
-      breach: false,
-      recovery: false,
-      writes: false,
-      blind: false,
+    expect(pass(bad)).toEqual({
+      gridShare: false,
+      cellShare: false,
+      gridBreach: false,
+      cellBreach: false,
+      ahead: false,
     });
-    expect(verdict(results('steady', { ours: {} }), 'recovery')?.pass).toBeNull();
+    expect(TARGET_IDS).toHaveLength(5);
+  });
+
+  it('a cell where the reference breaches above the limit is not compared', () => {
+    const r = results((_, __, id) =>
+      id === 'reference' ? { mirroredShare: 0.99, breachShare: 0.05 } : { mirroredShare: 0.93 },
+    );
+    expect(summaries(r).at(-1)).toMatchObject({ comparable: 0, ahead: 0 });
   });
 });
 
@@ -651,12 +928,18 @@ function balanced(xml: string): boolean {
   return stack.length === 0;
 }
 
-describe('the benchmark machinery (smoke run: 1 seed, 20 minutes)', () => {
+describe('the benchmark machinery (smoke run: 1 seed, 20 minutes, two time scales)', () => {
   const scenarios: ScenarioName[] = ['capacity-drop', 'prometheus-outage'];
-  const results = runControlBenchmark({ seeds: 1, durationSeconds: 1200, scenarios });
-  const report = formatReport(results, 1.5);
-  const tableRows = (header: string): string[][] => {
-    const lines = report.split('\n');
+  const scales = [
+    { scrapeIntervalSeconds: 5, intervalSeconds: 15, windowSeconds: 60 },
+    { scrapeIntervalSeconds: 15, intervalSeconds: 30, windowSeconds: 120 },
+  ];
+  const options: ControlOptions = { seeds: 1, durationSeconds: 1200, scenarios, scales, jobs: 1 };
+  const results = runControlBenchmark(options);
+  const report = formatReport(results, { runtimeSeconds: 1.5, core: 'abc1234' });
+  const printed = formatReport(results, { runtimeSeconds: 1.5 }, false);
+  const tableRows = (text: string, header: string, from = 0): string[][] => {
+    const lines = text.split('\n').slice(from);
     const start = lines.findIndex((l) => l.startsWith(header));
     const out: string[][] = [];
     for (const l of lines.slice(start)) {
@@ -671,10 +954,10 @@ describe('the benchmark machinery (smoke run: 1 seed, 20 minutes)', () => {
     return out;
   };
 
-  it('runs every contender on every scenario, one run per seed', () => {
-    expect(results.cells).toHaveLength(scenarios.length * CONTENDER_IDS.length);
+  it('runs every contender on every time scale and scenario, one run per seed', () => {
+    expect(results.cells).toHaveLength(scales.length * scenarios.length * CONTENDER_IDS.length);
     for (const c of results.cells) expect(c.runs.map((r) => r.seed)).toEqual([1]);
-    expect(results.intervalSeconds).toBe(30);
+    expect(new Set(results.cells.map((c) => c.scale))).toEqual(new Set(['5/15/60', '15/30/120']));
   });
 
   it("runs the best static at the first pass's lowest oracle percentage", () => {
@@ -685,69 +968,69 @@ describe('the benchmark machinery (smoke run: 1 seed, 20 minutes)', () => {
       const scenarioRun = buildScenario(scenario, 1, 1200);
       const initial = scenarioRun.initialPercent ?? 100;
       const delay = scenarioRun.propagationDelaySeconds;
-      // The initial percentage until its one write lands, the hindsight constant from then on.
       expect(best?.runs[0]?.meanPercent).toBeCloseTo((delay * initial + (1200 - delay) * q) / 1200, 6);
       expect(best?.runs[0]?.writes).toBe(1);
     }
   });
 
-  it('prints an overview with a column per contender and a row per scenario', () => {
-    const rows = tableRows('| scenario | static');
+  it('the same cells in child processes as in this one', async () => {
+    const parallel = await runControlBenchmarkParallel({ ...options, jobs: 2 });
+    expect(
+      parallel.cells.map((c) => [c.scale, c.scenario, c.contender, c.share.mean, c.breachPercent.mean]),
+    ).toEqual(
+      results.cells.map((c) => [c.scale, c.scenario, c.contender, c.share.mean, c.breachPercent.mean]),
+    );
+    expect(parallel.plot?.scale).toBe('15/30/120');
+  }, 60_000);
+
+  it('prints a summary row per time scale and one for the grid, and a summary line each', () => {
+    const rows = tableRows(report, '| time scale |');
+    expect(rows.slice(2).map((r) => r[0])).toEqual(['5/15/60', '15/30/120', '**grid**']);
+    expect(report).toContain('time scale 5/15/60 (scrape/interval/window s): ours share mean ');
+    expect(report).toContain('whole grid (4 cells): ours share mean ');
+    expect(report).toContain('Control law: src/core at abc1234.');
+  });
+
+  it('prints an overview per time scale with a column per contender and a row per scenario', () => {
+    const start = report.split('\n').indexOf('### 15/30/120');
+    const rows = tableRows(report, '| scenario | static', start);
     expect(rows[0]).toEqual(['scenario', ...CONTENDER_IDS.map((id) => CONTENDER_LABELS[id])]);
     expect(rows.slice(2).map((r) => r[0])).toEqual(scenarios);
-    for (const r of rows) expect(r).toHaveLength(CONTENDER_IDS.length + 1);
   });
 
-  it('prints one table per scenario with a row per contender', () => {
-    const tables = report.split('\n').filter((l) => l.startsWith('| contender |'));
-    expect(tables).toHaveLength(scenarios.length);
-    const rows = tableRows('| contender |');
-    expect(rows.slice(2).map((r) => r[0])).toEqual(CONTENDER_IDS.map((id) => CONTENDER_LABELS[id]));
+  it('the file has a detail table per time scale, the printed report leaves them out', () => {
+    const details = report.split('\n').filter((l) => l.startsWith('| scenario | contender |'));
+    expect(details).toHaveLength(scales.length);
+    expect(printed).not.toContain('| scenario | contender |');
+    const rows = tableRows(report, '| scenario | contender |');
+    expect(rows).toHaveLength(2 + scenarios.length * CONTENDER_IDS.length);
     for (const r of rows) expect(r).toHaveLength(11);
-    // Recovery is reported for the capacity drop only.
-    expect(rows[2]?.[6]).toMatch(/^\d+ \/ \d+$/);
-    const outage = report.slice(report.indexOf('## prometheus-outage'));
-    expect(
-      outage
-        .split('\n')
-        .find((l) => l.startsWith(`| ${CONTENDER_LABELS.ours}`))
-        ?.split('|')[7]
-        ?.trim(),
-    ).toBe('-');
+    const drop = rows.find((r) => r[0] === 'capacity-drop' && r[1] === CONTENDER_LABELS.oracle);
+    expect(drop?.[6]).toMatch(/^\d+ \/ \d+$/);
+    const outage = rows.find((r) => r[0] === 'prometheus-outage' && r[1] === CONTENDER_LABELS.ours);
+    expect(outage?.[6]).toBe('-');
+    expect(outage?.[8]).toBe('-');
   });
 
-  it('prints a PASS, FAIL or n/a per target and scenario, and the count', () => {
-    const rows = tableRows('| scenario | share >=');
-    expect(rows).toHaveLength(2 + scenarios.length);
-    for (const r of rows.slice(2)) {
-      expect(r).toHaveLength(TARGET_IDS.length + 1);
-      for (const cell of r.slice(1)) expect(cell).toMatch(/^(PASS|FAIL) |^n\/a$/);
-    }
-    const verdicts = evaluateTargets(results);
-    const judged = verdicts.filter((x) => x.pass !== null);
-    expect(judged).toHaveLength(scenarios.length * TARGET_IDS.length - 1); // no recovery outside the drop
-    const passed = judged.filter((x) => x.pass).length;
-    expect(report).toContain(`${passed} of ${judged.length} targets met.`);
+  it('prints every target with its value and whether it was met, and the count', () => {
+    const rows = tableRows(report, '| target |');
+    expect(rows).toHaveLength(2 + TARGET_IDS.length);
+    for (const r of rows.slice(2)) expect(r[2]).toMatch(/^(yes|NO)$/);
+    const passed = evaluateTargets(results).filter((x) => x.pass).length;
+    expect(report).toContain(`${passed} of ${TARGET_IDS.length} targets met.`);
   });
 
   it('draws every contender and the true oracle in the capacity-drop chart, with axes and a legend', () => {
-    expect(results.plot?.series.map((s) => s.contender)).toEqual([...CONTENDER_IDS]);
-    const svg = renderSvg(
-      results.plot ?? {
-        scenario: 'capacity-drop',
-        seed: 1,
-        durationSeconds: 1,
-        series: [],
-        oracle: [],
-        reduced: [],
-      },
-    );
+    const plot = results.plot;
+    expect(plot?.series.map((s) => s.contender)).toEqual([...CONTENDER_IDS]);
+    expect(plot?.scale).toBe('15/30/120');
+    if (plot === null) throw new Error('no plot');
+    const svg = renderSvg(plot);
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(balanced(svg)).toBe(true);
     expect(svg.match(/<path /g)).toHaveLength(CONTENDER_IDS.length + 1);
     for (const id of CONTENDER_IDS) expect(svg).toContain(`>${CONTENDER_LABELS[id]}</text>`);
-    expect(svg).toContain('time (minutes)');
-    expect(svg).toContain('mirror percentage (%)');
+    expect(svg).toContain('time scale 15/30/120');
     expect(svg).toContain('reduced capacity');
   });
 
@@ -761,9 +1044,18 @@ describe('the benchmark machinery (smoke run: 1 seed, 20 minutes)', () => {
         'capacity-drop.svg',
       ]);
       expect(await readFile(join(dir, 'control.md'), 'utf8')).toBe(report);
-      const json: unknown = JSON.parse(await readFile(join(dir, 'control.json'), 'utf8'));
-      expect(json).toMatchObject({ options: { seeds: 1, durationSeconds: 1200 }, intervalSeconds: 30 });
-      expect((json as { cells: unknown[] }).cells).toHaveLength(results.cells.length);
+      const json = JSON.parse(await readFile(join(dir, 'control.json'), 'utf8')) as {
+        options: unknown;
+        cells: unknown[];
+        summaries: unknown[];
+      };
+      expect(json.options).toMatchObject({
+        seeds: 1,
+        durationSeconds: 1200,
+        scales: ['5/15/60', '15/30/120'],
+      });
+      expect(json.cells).toHaveLength(results.cells.length);
+      expect(json.summaries).toHaveLength(3);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

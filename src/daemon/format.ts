@@ -26,10 +26,23 @@ function signalCell(o: PolicyOutcome, name: SignalName, unit: string): string {
   return `${observed}/${num(limit)}${unit}`;
 }
 
+/** Production requests/s, or why it is unknown. */
+function productionCell(o: PolicyOutcome): string {
+  if (o.productionRps !== undefined && o.productionRps !== null) return `${num(o.productionRps)}/s`;
+  return o.productionAbsent ?? '-';
+}
+
+/** The scrape interval the decision assumed and its source: `15s (learned)`. */
+function scrapeCell(o: PolicyOutcome): string {
+  return o.scrapeInterval === undefined
+    ? '-'
+    : `${num(o.scrapeInterval.seconds)}s (${o.scrapeInterval.source})`;
+}
+
 /** The `plan` table: one row per policy, aligned columns, then the errors and messages underneath. */
 export function formatPlanTable(outcomes: readonly PolicyOutcome[]): string {
   const header = ['POLICY', 'VIRTUALSERVICE', 'ROUTE', 'CURRENT', 'PROPOSED', 'ACTION', 'REASON'];
-  header.push(...COLUMNS.map((c) => c.title));
+  header.push(...COLUMNS.map((c) => c.title), 'PRODUCTION', 'SCRAPE', 'MODE');
   const rows = outcomes.map((o) => [
     o.policy,
     o.virtualService,
@@ -39,6 +52,9 @@ export function formatPlanTable(outcomes: readonly PolicyOutcome[]): string {
     o.error !== undefined && o.action === null ? 'error' : (o.action ?? '-'),
     o.reason ?? '-',
     ...COLUMNS.map((c) => signalCell(o, c.name, c.unit)),
+    productionCell(o),
+    scrapeCell(o),
+    o.mode ?? '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
@@ -67,6 +83,11 @@ export function planJson(o: PolicyOutcome): Record<string, unknown> {
     signals: o.signals,
     absent: o.absent,
     guardrails: o.guardrails,
+    mode: o.mode ?? null,
+    productionRps: o.productionRps ?? null,
+    ...(o.productionAbsent !== undefined && { productionAbsent: o.productionAbsent }),
+    scrapeIntervalSeconds: o.scrapeInterval?.seconds ?? null,
+    scrapeIntervalSource: o.scrapeInterval?.source ?? null,
     ...(o.error !== undefined && { error: o.error }),
   };
 }

@@ -70,6 +70,8 @@ interface PolicySeries {
   /** `action\0reason` pairs seen in decisions_total. */
   readonly decisions: Set<string>;
   readonly writes: Set<WriteResult>;
+  /** Source label of the scrape-interval series, when set. */
+  scrapeSource?: string;
 }
 
 /** Every metric of the daemon; one instance per process, handed to the cycle, the HTTP server and the adapters. */
@@ -81,6 +83,8 @@ export class DaemonMetrics {
   private readonly proposedPercent: Gauge<'policy' | 'virtual_service'>;
   private readonly signalValue: Gauge<'policy' | 'signal'>;
   private readonly guardrailLimit: Gauge<'policy' | 'signal'>;
+  private readonly scrapeInterval: Gauge<'policy' | 'source'>;
+  private readonly productionRps: Gauge<'policy'>;
   private readonly decisions: Counter<'policy' | 'action' | 'reason'>;
   private readonly writes: Counter<'policy' | 'result'>;
   private readonly cycleDuration: Histogram;
@@ -116,6 +120,18 @@ export class DaemonMetrics {
       name: name('guardrail_limit'),
       help: 'Guardrail limit of a signal in the policy.',
       labelNames: ['policy', 'signal'],
+      registers,
+    });
+    this.scrapeInterval = new Gauge({
+      name: name('scrape_interval_seconds'),
+      help: "Scrape interval of the mirror target's series the last decision assumed, by source: policy (spec.observation), learned (from the samples) or default.",
+      labelNames: ['policy', 'source'],
+      registers,
+    });
+    this.productionRps = new Gauge({
+      name: name('production_rps'),
+      help: 'Production requests/s of the mirrored route at the last decision (no series while unknown: the decision is then FeedbackOnly).',
+      labelNames: ['policy'],
       registers,
     });
     this.decisions = new Counter({
@@ -218,6 +234,20 @@ export class DaemonMetrics {
       else s.guardrails.delete(signal);
     }
 
+    const scrape = o.scrapeInterval;
+    if (s.scrapeSource !== undefined && s.scrapeSource !== scrape?.source) {
+      // One series per policy: the old source's would report an interval no longer in use.
+      this.scrapeInterval.remove({ policy, source: s.scrapeSource });
+      delete s.scrapeSource;
+    }
+    if (
+      scrape !== undefined &&
+      setOrRemove(this.scrapeInterval, { policy, source: scrape.source }, scrape.seconds)
+    ) {
+      s.scrapeSource = scrape.source;
+    }
+    setOrRemove(this.productionRps, { policy }, o.productionRps);
+
     if (o.action !== null && o.reason !== null) {
       this.decisions.inc({ policy, action: o.action, reason: o.reason });
       s.decisions.add(`${o.action}\u0000${o.reason}`);
@@ -244,6 +274,8 @@ export class DaemonMetrics {
       this.decisions.remove({ policy, action, reason });
     }
     for (const result of s.writes) this.writes.remove({ policy, result });
+    if (s.scrapeSource !== undefined) this.scrapeInterval.remove({ policy, source: s.scrapeSource });
+    this.productionRps.remove({ policy });
     this.series.delete(policy);
   }
 

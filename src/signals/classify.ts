@@ -418,28 +418,41 @@ export function classifyProductionOverride(outcome: QueryOutcome<OverrideResult>
   return value(v);
 }
 
-/** Learned scrape intervals of one workload, in seconds, per family of series. */
+/** What the scrape-interval query says about one family of a workload's series. */
+export interface ScrapeBound {
+  /** Upper bound of the interval, seconds. */
+  upper?: number;
+  /** Largest sample count of a series over the learning window. */
+  samples?: number;
+}
+
+/** The scrape-interval query's answer for one workload, per family of series. */
 export interface ScrapeObservation {
-  istio?: number;
-  cpu?: number;
+  istio?: ScrapeBound;
+  cpu?: ScrapeBound;
 }
 
 /**
- * Groups the scrape-interval query's samples by "namespace/workload". Values that are not a positive finite
- * number of seconds (a series with duplicate timestamps, say) are dropped: they prove nothing.
+ * Groups the scrape-interval query's samples by "namespace/workload". Values that are not positive finite
+ * numbers (a series with duplicate timestamps, say) are dropped: they prove nothing.
  */
 export function collectScrapeIntervals(samples: readonly VectorSample[]): Map<string, ScrapeObservation> {
+  const parts: Record<string, { family: 'istio' | 'cpu'; field: keyof ScrapeBound }> = {
+    [SCRAPE_PART.istio]: { family: 'istio', field: 'upper' },
+    [SCRAPE_PART.istioSamples]: { family: 'istio', field: 'samples' },
+    [SCRAPE_PART.cpu]: { family: 'cpu', field: 'upper' },
+    [SCRAPE_PART.cpuSamples]: { family: 'cpu', field: 'samples' },
+  };
   const out = new Map<string, ScrapeObservation>();
   for (const s of samples) {
-    const part = partOf(s);
-    const labels =
-      part === SCRAPE_PART.istio ? ISTIO_LABELS : part === SCRAPE_PART.cpu ? CPU_LABELS : undefined;
-    if (labels === undefined) continue;
-    const key = keyOf(s, labels);
+    const part = Object.hasOwn(parts, partOf(s)) ? parts[partOf(s)] : undefined;
+    if (part === undefined) continue;
+    const key = keyOf(s, part.family === 'istio' ? ISTIO_LABELS : CPU_LABELS);
     if (key === undefined || !Number.isFinite(s.value) || s.value <= 0) continue;
     const obs = getOrCreate<ScrapeObservation>(out, key, () => ({}));
-    const family = part === SCRAPE_PART.istio ? 'istio' : 'cpu';
-    obs[family] = Math.min(obs[family] ?? Number.POSITIVE_INFINITY, s.value);
+    const bound = obs[part.family] ?? {};
+    bound[part.field] = s.value;
+    obs[part.family] = bound;
   }
   return out;
 }

@@ -211,26 +211,34 @@ export function productionBatchQuery(services: readonly ServiceRef[], windowSeco
   return `sum by (${by}) (rate(istio_requests_total{${sel}}[${windowDuration(windowSeconds)}]))`;
 }
 
-/** Span of samples the scrape interval is learned from: a few samples even at the slowest accepted scrape. */
-export const SCRAPE_LEARN_WINDOW_SECONDS = 600;
+/**
+ * Span of samples the scrape interval is learned from: four samples even at the slowest accepted scrape (5 m),
+ * and 60 at 15 s, which makes the estimate below exact to the second for intervals up to about 30 s.
+ */
+export const SCRAPE_LEARN_WINDOW_SECONDS = 900;
 
-/** Values of PART_LABEL in the scrape-interval query. */
-export const SCRAPE_PART = { istio: 'istio', cpu: 'cpu' } as const;
+/** Values of PART_LABEL in the scrape-interval query: the bound and the sample count, per family. */
+export const SCRAPE_PART = {
+  istio: 'istio',
+  cpu: 'cpu',
+  istioSamples: 'istio_samples',
+  cpuSamples: 'cpu_samples',
+} as const;
 
 /**
- * The scrape interval of every workload's series, one number per workload and family (the Istio request
- * counter, the cAdvisor CPU counter), learned from the sample timestamps Prometheus holds.
+ * The scrape interval of every workload's series, learned from the sample timestamps Prometheus holds: per
+ * workload and family (the Istio request counter, the cAdvisor CPU counter) an upper bound of the interval
+ * and the sample count it rests on.
  *
  * Per series: with N samples in the last W seconds, the newest at t, the N - 1 gaps fit in t - (now - W), so
- * `(t - (now - W)) / (N - 1)` is an upper bound of the interval, exact when the oldest sample sits at the
- * window's start and otherwise at most 1 / (N - 1) too large (about 3 % at 15 s over 10 minutes). Erring
- * long is the safe side: the controller then waits a little longer for its readings, never too little.
- * Per workload and family: the smallest bound over its series. A family is scraped by one job, so its series
- * share the interval; a series that began, ended or missed scrapes inside the window only gives a looser
- * bound, and the minimum ignores it.
+ * `(t - (now - W)) / (N - 1)` is an upper bound U of the interval, and the interval is at least U (N - 1) / N
+ * (one more gap would not fit). Per workload and family: the smallest U over its series and the largest N. A
+ * family is scraped by one job, so its series share the interval; a series that began, ended or missed
+ * scrapes inside the window only gives a looser bound, and the minimum ignores it. See
+ * `workloadScrapeInterval` for the figure taken from these.
  *
  * Why not the raw samples (`x[5m]`) and a median of gaps: that answer grows with series × samples (hundreds
- * of thousands of points for 1,000 targets); this one is two numbers per workload, computed by Prometheus.
+ * of thousands of points for 1,000 targets); this one is four numbers per workload, computed by Prometheus.
  */
 export function scrapeIntervalQuery(
   refs: readonly WorkloadRef[],
@@ -239,13 +247,20 @@ export function scrapeIntervalQuery(
   const range = windowDuration(windowSeconds);
   const bound = (sel: string): string =>
     `(timestamp(${sel}) - (time() - ${windowSeconds})) / ((count_over_time(${sel}[${range}]) > 1) - 1)`;
+  const count = (sel: string): string => `count_over_time(${sel}[${range}])`;
   const istio = `istio_requests_total{${istioSelector(refs)}}`;
   const pods = podPattern(refs.map((r) => r.workload));
   const ns = alternation(refs.map((r) => r.namespace));
   const cpu = `container_cpu_usage_seconds_total{namespace=~"${ns}",pod=~"${pods}",container!="",container!="POD"}`;
   const part = (expr: string, name: string): string =>
     `label_replace(${expr}, "${PART_LABEL}", "${name}", "", "")`;
-  const istioPart = `min by (${ISTIO_LABELS.namespace}, ${ISTIO_LABELS.workload}) (${bound(istio)})`;
-  const cpuPart = `min by (${CPU_LABELS.namespace}, ${CPU_LABELS.workload}) (label_replace(${bound(cpu)}, "workload", "$1", "pod", "${pods}"))`;
-  return `${part(istioPart, SCRAPE_PART.istio)} or ${part(cpuPart, SCRAPE_PART.cpu)}`;
+  const byIstio = `${ISTIO_LABELS.namespace}, ${ISTIO_LABELS.workload}`;
+  const byCpu = `${CPU_LABELS.namespace}, ${CPU_LABELS.workload}`;
+  const toWorkload = (expr: string): string => `label_replace(${expr}, "workload", "$1", "pod", "${pods}")`;
+  return [
+    part(`min by (${byIstio}) (${bound(istio)})`, SCRAPE_PART.istio),
+    part(`max by (${byIstio}) (${count(istio)})`, SCRAPE_PART.istioSamples),
+    part(`min by (${byCpu}) (${toWorkload(bound(cpu))})`, SCRAPE_PART.cpu),
+    part(`max by (${byCpu}) (${toWorkload(count(cpu))})`, SCRAPE_PART.cpuSamples),
+  ].join(' or ');
 }

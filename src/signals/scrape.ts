@@ -5,7 +5,7 @@
  */
 import { DEFAULT_OBSERVATION_TIMING } from '../core/defaults.js';
 import type { ObservationTiming, TimingSource } from '../core/types.js';
-import type { ScrapeObservation } from './classify.js';
+import type { ScrapeBound, ScrapeObservation } from './classify.js';
 import { type WorkloadRef, workloadKey } from './promql.js';
 
 /** How long a learned interval is trusted before it is learned again (scrape configs change rarely). */
@@ -73,13 +73,32 @@ export function resolveObservation(
 }
 
 /**
- * The interval of one workload from what the query said about its families: the larger of the two, since the
- * slower series sets the dead time of every signal read from it. Rounded up to 0.1 s.
+ * The interval of one family from its bound U and sample count N: the interval lies in [U (N - 1) / N, U].
+ * Scrape intervals are whole seconds in practice, so the largest whole second in that range is taken (the
+ * true one for intervals up to about 30 s over the 15-minute window; a second too long at worst beyond);
+ * when the range holds none (an interval such as 2.5 s), U itself to 0.1 s. Never below the range: a dead
+ * time guessed short is the unsafe side.
+ */
+export function familyScrapeInterval(bound: ScrapeBound | undefined): number | undefined {
+  const upper = bound?.upper;
+  if (upper === undefined || !Number.isFinite(upper) || upper <= 0) return undefined;
+  const n = bound?.samples;
+  const lower = n !== undefined && Number.isFinite(n) && n >= 2 ? (upper * (n - 1)) / n : upper;
+  // A hair of tolerance: timestamps carry milliseconds of scrape jitter.
+  const whole = Math.floor(upper + 1e-3);
+  if (whole >= 1 && whole >= lower - 1e-3) return whole;
+  return Math.max(Math.round(upper * 10) / 10, Math.ceil(lower * 10 - 1e-9) / 10);
+}
+
+/**
+ * The interval of one workload: the larger of its families', since the slower series sets the dead time of
+ * every signal read from it.
  */
 export function workloadScrapeInterval(obs: ScrapeObservation | undefined): number | undefined {
-  const values = [obs?.istio, obs?.cpu].filter((v): v is number => v !== undefined && Number.isFinite(v));
-  if (values.length === 0) return undefined;
-  return Math.ceil(Math.max(...values) * 10 - 1e-9) / 10;
+  const values = [familyScrapeInterval(obs?.istio), familyScrapeInterval(obs?.cpu)].filter(
+    (v): v is number => v !== undefined,
+  );
+  return values.length === 0 ? undefined : Math.max(...values);
 }
 
 interface Entry {

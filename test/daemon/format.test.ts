@@ -14,6 +14,9 @@ const HEADER = [
   'CPU',
   'ERRORS',
   'P99',
+  'PRODUCTION',
+  'SCRAPE',
+  'MODE',
 ];
 
 /** A healthy increase on one route with every guardrail configured; rows override what they test. */
@@ -30,6 +33,9 @@ function outcome(over: Partial<PolicyOutcome> = {}): PolicyOutcome {
     signals: { cpuUtilization: 0.2, errorRate: 0.004, latencyP99Ms: 85.5 },
     absent: {},
     guardrails: { cpuUtilization: 0.8, errorRate: 0.02, latencyP99Ms: 400 },
+    scrapeInterval: { seconds: 15, source: 'learned' },
+    productionRps: 420,
+    mode: 'FeedForward',
     write: 'written',
     ...over,
   };
@@ -46,6 +52,7 @@ const errorOutcome = (policy: string, error: string): PolicyOutcome =>
     reason: null,
     message: error,
     signals: { cpuUtilization: null, errorRate: null, latencyP99Ms: null },
+    mode: null,
     error,
     write: 'none',
   });
@@ -87,7 +94,25 @@ describe('formatPlanTable', () => {
         CPU: '0.20/0.80',
         ERRORS: '0.0040/0.020',
         P99: '85.5ms/400ms',
+        PRODUCTION: '420/s',
+        SCRAPE: '15s (learned)',
+        MODE: 'FeedForward',
       },
+    },
+    {
+      name: 'no production rate: its reason, and the decision on feedback alone',
+      outcome: outcome({
+        productionRps: null,
+        productionAbsent: 'NoSeries',
+        mode: 'FeedbackOnly',
+        scrapeInterval: { seconds: 30, source: 'policy' },
+      }),
+      cells: { PRODUCTION: 'NoSeries', SCRAPE: '30s (policy)', MODE: 'FeedbackOnly' },
+    },
+    {
+      name: 'a fractional production rate and the default scrape interval',
+      outcome: outcome({ productionRps: 3.25, scrapeInterval: { seconds: 15, source: 'default' } }),
+      cells: { PRODUCTION: '3.25/s', SCRAPE: '15s (default)' },
     },
     {
       name: 'a breach, latency in whole milliseconds above 100',
@@ -153,6 +178,7 @@ describe('formatPlanTable', () => {
         ACTION: 'error',
         REASON: '-',
         CPU: 'NoSeries/0.80',
+        MODE: '-',
       },
     },
     {
@@ -228,7 +254,17 @@ describe('planJson', () => {
       signals: { cpuUtilization: 0.2, errorRate: null, latencyP99Ms: null },
       absent: { errorRate: 'NoTraffic' },
       guardrails: { cpuUtilization: 0.8, errorRate: 0.02 },
+      mode: 'FeedForward',
+      productionRps: 420,
+      scrapeIntervalSeconds: 15,
+      scrapeIntervalSource: 'learned',
     });
+  });
+
+  it('says why the production rate is unknown', () => {
+    expect(
+      planJson(outcome({ productionRps: null, productionAbsent: 'NoTraffic', mode: 'FeedbackOnly' })),
+    ).toMatchObject({ productionRps: null, productionAbsent: 'NoTraffic', mode: 'FeedbackOnly' });
   });
 
   it('has no error key when the policy was evaluated', () => {

@@ -80,6 +80,9 @@ function outcome(over: Partial<PolicyOutcome> = {}): PolicyOutcome {
     signals: { cpuUtilization: 0.42, errorRate: 0.001, latencyP99Ms: null },
     absent: {},
     guardrails: { cpuUtilization: 0.8, errorRate: 0.02 },
+    scrapeInterval: { seconds: 15, source: 'learned' },
+    productionRps: 250,
+    mode: 'FeedForward',
     write: 'written',
     ...over,
   };
@@ -234,6 +237,39 @@ describe('recordCycle', () => {
   });
 });
 
+describe('scrape interval and production rate', () => {
+  it('exports the scrape interval with its source and the production rate per policy', async () => {
+    const metrics = new DaemonMetrics({ defaultMetrics: false });
+    metrics.recordCycle([outcome()], 0.1, T);
+    const s = await scrape(metrics);
+    expect(series(s, `${P}scrape_interval_seconds`)).toEqual([
+      [{ policy: 'checkout', source: 'learned' }, 15],
+    ]);
+    expect(series(s, `${P}production_rps`)).toEqual([[{ policy: 'checkout' }, 250]]);
+  });
+
+  it('keeps one scrape-interval series per policy when the source changes, and drops an unknown production rate', async () => {
+    const metrics = new DaemonMetrics({ defaultMetrics: false });
+    metrics.recordCycle([outcome()], 0.1, T);
+    metrics.recordCycle(
+      [
+        outcome({
+          scrapeInterval: { seconds: 30, source: 'policy' },
+          productionRps: null,
+          mode: 'FeedbackOnly',
+        }),
+      ],
+      0.1,
+      T + 30_000,
+    );
+    const s = await scrape(metrics);
+    expect(series(s, `${P}scrape_interval_seconds`)).toEqual([
+      [{ policy: 'checkout', source: 'policy' }, 30],
+    ]);
+    expect(series(s, `${P}production_rps`)).toEqual([]);
+  });
+});
+
 describe('writes_total results', () => {
   const rows: { name: string; over: Partial<PolicyOutcome>; want: WriteResult | undefined }[] = [
     { name: 'written', over: {}, want: 'ok' },
@@ -343,6 +379,8 @@ describe('forgetPolicy and retainPolicies', () => {
     'guardrail_limit',
     'decisions_total',
     'writes_total',
+    'scrape_interval_seconds',
+    'production_rps',
   ].map((n) => `${P}${n}`);
 
   function policiesIn(samples: readonly Sample[]): string[] {
@@ -487,6 +525,8 @@ describe('exposition', () => {
       'guardrail_limit',
       'decisions_total',
       'writes_total',
+      'scrape_interval_seconds',
+      'production_rps',
       'cycle_duration_seconds_bucket',
       'prometheus_queries_total',
       'kubernetes_requests_errors_total',

@@ -109,6 +109,8 @@ describe('plan and run --once against Prometheus and the API server', () => {
       await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, timeout: 120_000 });
     }
     prom = await startPrometheus([
+      // The production side of checkout's route (its primary destination, service checkout): 100 req/s.
+      { namespace: 'shop', workload: 'checkout', requestsPerSecond: 100 },
       // Plenty of headroom: 20 req/s, 20 % CPU, 20 ms, no 5xx series at all.
       {
         namespace: 'shop',
@@ -251,6 +253,13 @@ describe('plan and run --once against Prometheus and the API server', () => {
     expect(cs.cpuUtilization).toBeCloseTo(0.2, 2);
     expect(cs.errorRate).toBe(0);
     expect(cs.latencyP99Ms as number).toBeLessThan(100);
+    // Production read from the route's primary destination; the scrape interval learned from the samples.
+    expect(checkout.productionRps as number).toBeCloseTo(100, 6);
+    expect(checkout).toMatchObject({
+      mode: 'FeedForward',
+      scrapeIntervalSeconds: 15,
+      scrapeIntervalSource: 'learned',
+    });
 
     const search = plan.search ?? {};
     expect(search).toMatchObject({ virtualService: 'search/search', currentPercent: 40, action: 'decrease' });
@@ -261,6 +270,14 @@ describe('plan and run --once against Prometheus and the API server', () => {
     const recs = plan.recs ?? {};
     expect(recs).toMatchObject({ currentPercent: 5, proposedPercent: 5, action: 'hold', reason: 'NoData' });
     expect(recs.signals).toEqual({ cpuUtilization: null, errorRate: null, latencyP99Ms: null });
+    // No series for its target or its primary service: feedback only, the default scrape interval.
+    expect(recs).toMatchObject({
+      mode: 'FeedbackOnly',
+      productionRps: null,
+      productionAbsent: 'NoSeries',
+      scrapeIntervalSeconds: 15,
+      scrapeIntervalSource: 'default',
+    });
 
     expect(plan.ghost?.error).toBe('VirtualService shop/ghost not found');
     expect(plan.ghost?.signals).toEqual({ cpuUtilization: null, errorRate: null, latencyP99Ms: null });
@@ -276,8 +293,10 @@ describe('plan and run --once against Prometheus and the API server', () => {
     const res = await cli(['plan', '--policies', dir], env);
     const [header, ...rows] = res.stdout.split('\n');
     expect(header).toMatch(
-      /^POLICY\s+VIRTUALSERVICE\s+ROUTE\s+CURRENT\s+PROPOSED\s+ACTION\s+REASON\s+CPU\s+ERRORS\s+P99$/,
+      /^POLICY\s+VIRTUALSERVICE\s+ROUTE\s+CURRENT\s+PROPOSED\s+ACTION\s+REASON\s+CPU\s+ERRORS\s+P99\s+PRODUCTION\s+SCRAPE\s+MODE$/,
     );
+    expect(rows.find((r) => r.startsWith('checkout '))).toMatch(/\s100\/s\s+15s \(learned\)\s+FeedForward$/);
+    expect(rows.find((r) => r.startsWith('recs '))).toMatch(/\sNoSeries\s+15s \(default\)\s+FeedbackOnly$/);
     expect(rows.find((r) => r.startsWith('search '))).toMatch(/40%\s+\S+%\s+decrease\s+GuardrailBreached/);
     expect(res.stdout).toContain('ghost: error: VirtualService shop/ghost not found');
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  familyScrapeInterval,
   resolveObservation,
   resolveScrapeInterval,
   ScrapeIntervalMemory,
@@ -59,11 +60,28 @@ describe('resolveObservation', () => {
   });
 });
 
+describe('familyScrapeInterval: the largest whole second the bound and the count allow', () => {
+  const rows = [
+    { name: '15 s, window start on a sample', bound: { upper: 15, samples: 61 }, want: 15 },
+    { name: '15 s, window start between samples', bound: { upper: 15.2, samples: 60 }, want: 15 },
+    { name: '30 s at the loosest bound', bound: { upper: 30.9, samples: 30 }, want: 30 },
+    { name: '30 s, a bound a second long', bound: { upper: 31.02, samples: 30 }, want: 31 },
+    { name: '2.5 s: no whole second fits', bound: { upper: 2.504, samples: 360 }, want: 2.5 },
+    { name: 'no count: the bound itself', bound: { upper: 5 }, want: 5 },
+    { name: 'no bound', bound: { samples: 60 }, want: undefined },
+    { name: 'a nonsense bound', bound: { upper: Number.POSITIVE_INFINITY, samples: 2 }, want: undefined },
+  ] as const;
+  it.each(rows)('$name', ({ bound, want }) => {
+    expect(familyScrapeInterval(bound)).toBe(want);
+  });
+});
+
 describe('workloadScrapeInterval', () => {
-  it('takes the slower family and rounds up to 0.1 s', () => {
-    expect(workloadScrapeInterval({ istio: 5, cpu: 30 })).toBe(30);
-    expect(workloadScrapeInterval({ istio: 15.3846 })).toBe(15.4);
-    expect(workloadScrapeInterval({ cpu: 5 })).toBe(5);
+  it('takes the slower family', () => {
+    expect(
+      workloadScrapeInterval({ istio: { upper: 5, samples: 181 }, cpu: { upper: 30, samples: 31 } }),
+    ).toBe(30);
+    expect(workloadScrapeInterval({ cpu: { upper: 5, samples: 181 } })).toBe(5);
     expect(workloadScrapeInterval({})).toBeUndefined();
     expect(workloadScrapeInterval(undefined)).toBeUndefined();
   });

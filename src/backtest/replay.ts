@@ -6,11 +6,22 @@
  * percent / 100; the signals the controller sees are the model's prediction at the rate the policy's rate
  * window has seen (the mean percentage over the window times the production rate, which Prometheus already
  * averages over the same window), so the core meets the same dead time as live. The real decide() then
- * chooses the next percentage, with its state carried from step to step.
+ * chooses the next percentage, with its state carried from step to step. It gets the historical production
+ * rate as the live daemon gets its production query, so it feeds forward where production is known, and
+ * the observation timing of the policy (spec.observation) or the defaults.
  */
 import { decide } from '../core/decide.js';
-import type { ControllerState, ControlPolicy, Signal, SignalName, Signals } from '../core/types.js';
+import type {
+  ControllerState,
+  ControlPolicy,
+  ObservationTiming,
+  Signal,
+  SignalName,
+  Signals,
+} from '../core/types.js';
 import { SIGNAL_NAMES } from '../core/types.js';
+import type { MirrorPolicy } from '../policy/types.js';
+import { resolveObservation } from '../signals/scrape.js';
 import { predict } from './fit.js';
 import type { History } from './history.js';
 import { formatTime } from './time.js';
@@ -18,9 +29,14 @@ import type { BacktestPoint, BacktestSummary, SignalFit } from './types.js';
 
 /** Inputs of a replay. */
 export interface ReplayInput {
-  readonly policy: ControlPolicy;
+  readonly policy: ControlPolicy & Partial<Pick<MirrorPolicy, 'observation'>>;
   readonly history: History;
   readonly fits: readonly SignalFit[];
+  /**
+   * Observation timing of the replayed decisions; default the policy's spec.observation, else the defaults
+   * (15 s scrape, 5 s propagation). History read at a coarse step says nothing about the scrape interval.
+   */
+  readonly observation?: ObservationTiming;
 }
 
 /** Outputs of a replay. */
@@ -28,6 +44,8 @@ export interface ReplayOutput {
   readonly points: BacktestPoint[];
   readonly summary: BacktestSummary;
   readonly warnings: string[];
+  /** Steps whose decision fed forward on the production rate (the others used feedback alone). */
+  readonly feedForwardSteps: number;
 }
 
 /** Would-be rates beyond this multiple of the largest rate a fit saw are flagged as extrapolation. */
@@ -75,6 +93,7 @@ function modelSignals(
  */
 export function replay(input: ReplayInput): ReplayOutput {
   const { policy, history, fits } = input;
+  const observation = input.observation ?? resolveObservation(policy, undefined).timing;
   const step = history.stepSeconds;
   const guardrails = guardrailsOf(policy);
   const fitBy = new Map(fits.map((f) => [f.signal, f] as const));
@@ -110,12 +129,14 @@ export function replay(input: ReplayInput): ReplayOutput {
   let wouldBeMirrored = 0;
   let productionGaps = 0;
   let maxWouldBeRps = 0;
+  let feedForwardSteps = 0;
 
   history.times.forEach((t, i) => {
     const production = history.productionRps[i] ?? null;
     const windowPercent = inWindow.reduce((a, b) => a + b, 0) / inWindow.length;
     let signals: Signals;
     let requestRate: Signal;
+    let productionRate: Signal;
     if (production === null || !Number.isFinite(production) || production < 0) {
       productionGaps++;
       const absent: Signal = {
@@ -125,13 +146,28 @@ export function replay(input: ReplayInput): ReplayOutput {
       };
       signals = Object.fromEntries(guardrails.map((s) => [s, absent]));
       requestRate = absent;
+      productionRate = absent;
     } else {
       const seen = (production * windowPercent) / 100;
       signals = modelSignals(guardrails, fitBy, seen);
       requestRate = { kind: 'value', value: seen };
+      productionRate =
+        production > 0
+          ? { kind: 'value', value: production }
+          : { kind: 'absent', reason: 'NoTraffic', detail: `no production traffic at ${formatTime(t)}` };
     }
 
-    const decision = decide({ now: t * 1000, policy, currentPercent: percent, signals, requestRate, state });
+    const decision = decide({
+      now: t * 1000,
+      policy,
+      currentPercent: percent,
+      signals,
+      requestRate,
+      productionRate,
+      observation,
+      state,
+    });
+    if (decision.mode === 'FeedForward') feedForwardSteps++;
     state = decision.state;
     percent = decision.percent;
     inWindow.push(percent);
@@ -207,5 +243,6 @@ export function replay(input: ReplayInput): ReplayOutput {
       increases,
     },
     warnings,
+    feedForwardSteps,
   };
 }

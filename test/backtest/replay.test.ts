@@ -146,6 +146,34 @@ describe('replay', () => {
     expect(out.warnings.join('\n')).toMatch(/no data for 40 of 200 steps \(20 %\)/);
   });
 
+  it('feeds the historical production rate forward wherever it is known, and falls back to feedback elsewhere', () => {
+    const full = replay({ policy: POLICY, history: history(60), fits: [CPU_FIT, LATENCY_FIT] });
+    expect(full.feedForwardSteps).toBe(60);
+    const gappy = replay({
+      policy: POLICY,
+      history: history(60, { gaps: [10, 25], production: (i) => (i >= 50 ? 0 : 1000) }),
+      fits: [CPU_FIT, LATENCY_FIT],
+    });
+    // 15 steps without data and 10 without production traffic decide on feedback alone.
+    expect(gappy.feedForwardSteps).toBe(35);
+  });
+
+  it("replays with the policy's observation timing, or the one it is given", () => {
+    const input = { history: history(120, { percent: 2 }), fits: [CPU_FIT, LATENCY_FIT] };
+    const slow = { scrapeIntervalSeconds: 60, propagationSeconds: 30 };
+    const given = replay({ ...input, policy: POLICY, observation: slow });
+    const fromPolicy = replay({
+      ...input,
+      policy: { ...POLICY, observation: { scrapeIntervalSeconds: 60, propagationSeconds: 30 } },
+    });
+    expect(fromPolicy.points).toEqual(given.points);
+    // The same history under the default timing is a different replay: the timing reaches the core.
+    const defaults = replay({ ...input, policy: POLICY });
+    expect(defaults.points.map((p) => p.wouldBePercent)).not.toEqual(
+      given.points.map((p) => p.wouldBePercent),
+    );
+  });
+
   it('without traffic, CPU still speaks and error rate and latency are NoTraffic', () => {
     const out = replay({
       policy: POLICY,

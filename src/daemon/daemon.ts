@@ -57,6 +57,12 @@ export class Daemon {
         reason: o.reason,
         signals: o.signals,
         ...(Object.keys(o.absent).length > 0 && { absent: o.absent }),
+        mode: o.mode ?? null,
+        productionRps: o.productionRps ?? null,
+        ...(o.scrapeInterval !== undefined && {
+          scrapeIntervalSeconds: o.scrapeInterval.seconds,
+          scrapeIntervalSource: o.scrapeInterval.source,
+        }),
       };
       if (o.error !== undefined) log.warn({ ...fields, error: o.error }, `${o.policy}: ${o.error}`);
       else if (this.options.dryRun) log.info({ ...fields, dryRun: true }, `${o.policy}: ${o.message}`);

@@ -309,7 +309,14 @@ describe('plan and run --once against Prometheus and the API server', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     const proposal = logs.find((l) => l.policy === 'checkout' && l.dryRun === true);
-    expect(proposal).toMatchObject({ currentPercent: 10, action: 'increase' });
+    expect(proposal).toMatchObject({
+      currentPercent: 10,
+      action: 'increase',
+      mode: 'FeedForward',
+      scrapeIntervalSeconds: 15,
+      scrapeIntervalSource: 'learned',
+    });
+    expect(proposal?.productionRps as number).toBeCloseTo(100, 6);
     expect(api.countRequests({ method: 'PATCH' })).toBe(0);
   });
 
@@ -329,7 +336,15 @@ describe('plan and run --once against Prometheus and the API server', () => {
       expect(a).toHaveProperty('to');
       expect(a).toHaveProperty('reason');
       expect(a).toHaveProperty('signals');
+      expect(a).toHaveProperty('productionRps');
+      expect(a).toMatchObject({ scrapeIntervalSeconds: 15, scrapeIntervalSource: 'learned' });
     }
+    expect(audits.find((a) => a.policy === 'checkout')).toMatchObject({ mode: 'FeedForward' });
+    // search's primary destination (search/checkout) has no series: feedback only.
+    expect(audits.find((a) => a.policy === 'search')).toMatchObject({
+      mode: 'FeedbackOnly',
+      productionRps: null,
+    });
 
     const checkout = api.getObject(VS, 'shop', 'checkout');
     const search = api.getObject(VS, 'search', 'search');

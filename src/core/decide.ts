@@ -158,7 +158,7 @@ function carryCurve(
   if (curve === undefined) return undefined;
   const out: Partial<Record<SignalName, CurvePoint>> = {};
   for (const [name, point] of Object.entries(curve) as Array<[SignalName, CurvePoint]>) {
-    out[name] = [round(carried(point[0]), 2), point[1], point[2]];
+    out[name] = [round(carried(point[0]), 2), point[1], point[2], point[3] ?? 0];
   }
   return out;
 }

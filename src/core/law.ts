@@ -51,6 +51,8 @@ export const LAW = {
     errorRate: { initial: 2, min: 2, knee: true, graded: false, quantile: false, additive: false },
     latencyP99Ms: { initial: 2, min: 1.5, knee: true, graded: true, quantile: true, additive: false },
   } satisfies Record<SignalName, SignalTraits>,
+  /** Largest factor of one raise on a signal without a knee (see stepCap in rules.ts). */
+  modelStep: 4,
   /** How sharply raises shrink toward the target on a signal with a knee. */
   kneeExponent: 3,
   /** A quantile reading counts as evidence about a cut once this share of the window reflects it. */

@@ -4,7 +4,7 @@ import { productionWindowSeconds } from './defaults.js';
 import { LAW } from './law.js';
 import { ceilQ, clamp, col, floorQ, fmt, median, pct, round, sig } from './numeric.js';
 import type { Observation, Settings } from './settings.js';
-import { type CoreState, MAX_ELASTICITY, MAX_RECENT_READINGS } from './state.js';
+import { type CoreState, MAX_ELASTICITY, MAX_RECENT_READINGS, MIN_ELASTICITY } from './state.js';
 import type { ControllerState, CurvePoint, Reading, Reason, SignalName } from './types.js';
 import { SIGNAL_NAMES } from './types.js';
 
@@ -447,6 +447,24 @@ export function settledHere(ctx: Context): boolean {
   return true;
 }
 
+/**
+ * The largest factor one raise may apply on a guardrail's model. A signal that grows about linearly with
+ * load from a positive idle level (CPU) is over-estimated by a proportional projection, so its model is
+ * safe to follow at once, up to LAW.modelStep. A signal with a knee is capped at the policy's
+ * maxIncreaseFactor while its elasticity is assumed, and at its square once settled readings at two loads
+ * have measured it.
+ */
+function stepCap(ctx: Context, name: SignalName): number {
+  if (!LAW.signals[name].knee) return Math.max(ctx.cfg.factor, LAW.modelStep);
+  return measuredCurve(ctx, name) !== undefined ? ctx.cfg.factor ** 2 : ctx.cfg.factor;
+}
+
+/** The signal's elasticity as measured by settled readings at two loads; undefined while assumed. */
+function measuredCurve(ctx: Context, name: SignalName): number | undefined {
+  const point = ctx.curve[name];
+  return point !== undefined && point[3] === 1 ? point[2] : undefined;
+}
+
 /** Headroom on every guardrail: how far up. */
 function raise(ctx: Context): Outcome {
   const { cfg, p } = ctx;
@@ -482,21 +500,23 @@ function raise(ctx: Context): Outcome {
       `${wName} severity ${fmt(wSev)} (recent readings at ${pct(p)} %) within tolerance: hold ${pct(p)}`,
     );
   }
-  // Size the raise from the estimated cost of the current percentage: the percentage at which the binding
-  // guardrail would reach the target severity, under s ∝ percent^elasticity.
-  let to = p * cfg.factor + cfg.step;
+  // Size the raise from the model of the target: the percentage at which each guardrail would reach the
+  // aim, capped by how far that model can be trusted (stepCap).
+  let to = Number.POSITIVE_INFINITY;
   for (const [i, [name, sv]] of smoothed.entries()) {
     const aim = Math.max(
       1 - cfg.hysteresis,
       cfg.target - LAW.noiseMargin * Math.max(spreads[i] ?? 0, noiseOf(ctx, name)),
     );
+    to = Math.min(to, p * stepCap(ctx, name) + cfg.step);
+    const traits = LAW.signals[name];
     if (sv > 0) to = Math.min(to, p * (aim / sv) ** (1 / elasticityOf(ctx, name)));
-    if (LAW.signals[name].knee) {
-      // A knee (queueing) is invisible from below: shrink factor and step with the cube of the remaining
+    if (traits.knee) {
+      // A knee is invisible from below: shrink factor and step with the cube of the remaining
       // distance to the target, so the last stretch is walked in small steps whatever the estimate says.
       // (p99 of an M/M/1 queue at half its limit can be within 7 % of it.)
       const room = (1 - Math.min(1, sv / cfg.target)) ** LAW.kneeExponent;
-      to = Math.min(to, p * (1 + (cfg.factor - 1) * room) + cfg.step * room);
+      to = Math.min(to, p * (1 + (stepCap(ctx, name) - 1) * room) + cfg.step * room);
     }
   }
   let near = '';
@@ -767,13 +787,16 @@ export function updateCurve(
   const pe = round(pEff, 2);
   // Only a window that reflects one percentage throughout says what that percentage costs: a mix of two
   // gives a point between them that, for anything but a linear signal, bends the estimate.
-  if (visibility < 1 || pe <= 0 || values.some(([, s]) => s > 1)) return curve;
+  // A sum over the window (CPU seconds) is the time-weighted mean of what the window covers, so a
+  // window half at each percentage still gives a point on a linear curve, at the weighted percentage.
+  if (pe <= 0 || values.some(([, s]) => s > 1)) return curve;
   for (const [name, s] of values) {
     if (s <= 0) continue;
     const traits = LAW.signals[name];
+    if (visibility < (traits.additive ? LAW.settleVisibility : 1)) continue;
     const point = curve[name];
     if (point === undefined) {
-      curve[name] = [pe, sig(s), traits.initial];
+      curve[name] = [pe, sig(s), traits.initial, 0];
       continue;
     }
     const dp = Math.log(pe / point[0]);
@@ -781,7 +804,9 @@ export function updateCurve(
     if (Math.abs(dp) >= Math.log(LAW.curveSpread)) {
       const estimate = Math.log(s / point[1]) / dp;
       const e = Number.isFinite(estimate) ? estimate : traits.initial;
-      curve[name] = [pe, sig(s), round(clamp(e, traits.min, MAX_ELASTICITY), 2)];
+      // Kept as measured (the floor of each kind of signal applies where it is used): a flat queueing
+      // signal says how far it is from its knee.
+      curve[name] = [pe, sig(s), round(clamp(e, MIN_ELASTICITY, MAX_ELASTICITY), 2), 1];
     }
   }
   return curve;

@@ -20,7 +20,7 @@ export const MAX_RECENT_READINGS = 3;
 export const MAX_WRITES_TRACKED = 60;
 
 /** Range of the elasticity a curve estimate may hold: from strongly sub-linear to a very steep knee. */
-export const MIN_ELASTICITY = 0.5;
+export const MIN_ELASTICITY = 0.05;
 export const MAX_ELASTICITY = 8;
 
 const KEYS = new Set([
@@ -45,7 +45,7 @@ const KEYS = new Set([
 ]);
 
 /** Production readings kept: enough to cover a rate window at any interval the grid of time scales uses. */
-export const MAX_PRODUCTION_READINGS = 12;
+export const MAX_PRODUCTION_READINGS = 8;
 
 /**
  * Largest "percentage" a reading may carry once expressed at today's production: a reading taken when
@@ -188,8 +188,9 @@ function parseCurve(x: unknown): Partial<Record<SignalName, CurvePoint>> | undef
   const out: Partial<Record<SignalName, CurvePoint>> = {};
   for (const [k, v] of Object.entries(x)) {
     if (!(SIGNAL_NAMES as readonly string[]).includes(k)) return undefined;
-    if (!Array.isArray(v) || v.length !== 3) return undefined;
-    const [p, s, e] = v as unknown[];
+    if (!Array.isArray(v) || v.length < 3 || v.length > 4) return undefined;
+    const [p, s, e, m] = v as unknown[];
+    if (m !== undefined && m !== 0 && m !== 1) return undefined;
     if (
       !isEquivalent(p) ||
       p <= 0 ||
@@ -201,7 +202,7 @@ function parseCurve(x: unknown): Partial<Record<SignalName, CurvePoint>> | undef
     ) {
       return undefined;
     }
-    out[k as SignalName] = [p, s, e];
+    out[k as SignalName] = m === undefined ? [p, s, e] : [p, s, e, m];
   }
   return out;
 }

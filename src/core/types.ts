@@ -102,9 +102,10 @@ export type Reason = (typeof REASONS)[number];
 
 /**
  * One signal's local response curve: `[percent, severity, elasticity]`. The point is the reading the next
- * estimate is measured against; elasticity is d ln(severity) / d ln(percent) near it (1 = linear).
+ * estimate is measured against; elasticity is d ln(severity) / d ln(percent) near it (1 = linear);
+ * `measured` is 1 once two settled readings at different loads gave it, 0 (or absent) while assumed.
  */
-export type CurvePoint = readonly [percent: number, severity: number, elasticity: number];
+export type CurvePoint = readonly [percent: number, severity: number, elasticity: number, measured?: 0 | 1];
 
 /** One past reading: `[secondsAgo, effectivePercent, ...severity per SIGNAL_NAMES, null when absent]`. */
 export type Reading = readonly [

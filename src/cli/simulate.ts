@@ -32,6 +32,7 @@ export function register(program: Command): void {
         .choices(['table', 'json'])
         .default(DEFAULT_SIMULATE_FLAGS.output),
     )
+    .option('--scrape-interval <duration>', "Prometheus' scrape interval, e.g. 1s or 30s (default: 15s)")
     .option('--no-chart', 'print the summary without the chart')
     .addHelpText(
       'after',
@@ -40,9 +41,9 @@ Scenarios:
 ${scenarioList}
 
 The simulated target gets a share of ~2,000 production requests/s and serves ~400/s; its CPU,
-p99 latency and error rate rise as it nears capacity. Prometheus scrapes it every 15 s (some
-scrapes missed, per scenario) and the controller sees rates over the policy's window, as in a
-cluster. The oracle is the largest percentage that keeps every guardrail of the true target
+p99 latency and error rate rise as it nears capacity. Prometheus scrapes it every 15 s (or
+--scrape-interval; some scrapes missed, per scenario) and the controller sees rates over the
+policy's window and the production rate, as in a cluster. The oracle is the largest percentage that keeps every guardrail of the true target
 at or below its limit.
 
 Summary: mirrored requests as a share of the oracle's, seconds in breach (true target above any
@@ -52,6 +53,7 @@ Examples:
   mirror-autoscaler simulate
   mirror-autoscaler simulate --scenario all
   mirror-autoscaler simulate --scenario surge --duration 1h --seed 7
+  mirror-autoscaler simulate --scrape-interval 1s
   mirror-autoscaler simulate --policy policies/checkout.yaml --output json`,
     )
     .action(async (opts: SimulateFlags) => {

@@ -8,7 +8,13 @@ import { loadPolicyFile } from '../policy/load.js';
 import { formatProblem } from '../policy/parse.js';
 import type { SimResult } from './loop.js';
 import { renderChart, renderSummary, renderSummaryTable } from './render.js';
-import { DEFAULT_SCENARIO, isScenarioName, SCENARIO_NAMES, type ScenarioName } from './scenarios.js';
+import {
+  DEFAULT_SCENARIO,
+  DEFAULT_SIM_POLICY,
+  isScenarioName,
+  SCENARIO_NAMES,
+  type ScenarioName,
+} from './scenarios.js';
 import { simulate } from './simulate.js';
 
 /** The flags as commander hands them over (strings, unchecked). */
@@ -19,6 +25,8 @@ export interface SimulateFlags {
   readonly seed: string;
   readonly output: string;
   readonly chart: boolean;
+  /** Prometheus' scrape interval, e.g. 1s or 30s; unset = the scenario's (15 s). */
+  readonly scrapeInterval?: string;
 }
 
 export const DEFAULT_SIMULATE_FLAGS: SimulateFlags = {
@@ -55,6 +63,8 @@ interface Plan {
   readonly durationSeconds: number;
   readonly seed: number;
   readonly output: 'table' | 'json';
+  /** Seconds; undefined = the scenario's own. */
+  readonly scrapeIntervalSeconds: number | undefined;
 }
 
 /**
@@ -84,8 +94,19 @@ export function checkFlags(flags: SimulateFlags): Plan {
   if (flags.output !== 'table' && flags.output !== 'json') {
     throw new FlagError(`simulate: --output: must be table or json (got "${flags.output}")`);
   }
+  let scrapeIntervalSeconds: number | undefined;
+  if (flags.scrapeInterval !== undefined) {
+    const scrape = parseDuration(flags.scrapeInterval);
+    if (scrape === undefined || scrape < 1 || scrape > 300) {
+      throw new FlagError(
+        `simulate: --scrape-interval: must be a duration between 1s and 5m such as 15s (got "${flags.scrapeInterval}")`,
+      );
+    }
+    scrapeIntervalSeconds = scrape;
+  }
   return {
     scenarios: all || !isScenarioName(name) ? SCENARIO_NAMES : [name],
+    scrapeIntervalSeconds,
     all,
     // Whole seconds: the plant steps one second at a time.
     durationSeconds: Math.round(durationSeconds),
@@ -131,12 +152,23 @@ export async function runSimulate(flags: SimulateFlags, io: SimulateIo): Promise
     policy = loaded.policy;
   }
 
+  // A scrape interval of its own changes only the observation; interval and window stay the policy's.
+  const base = policy ?? DEFAULT_SIM_POLICY;
+  const timeScale =
+    plan.scrapeIntervalSeconds === undefined
+      ? undefined
+      : {
+          scrapeIntervalSeconds: plan.scrapeIntervalSeconds,
+          intervalSeconds: base.intervalSeconds,
+          windowSeconds: base.windowSeconds,
+        };
   const results = plan.scenarios.map((name) =>
     simulate({
       scenario: name,
       seed: plan.seed,
       durationSeconds: plan.durationSeconds,
       ...(policy === undefined ? {} : { policy }),
+      ...(timeScale === undefined ? {} : { timeScale }),
     }),
   );
 

@@ -140,7 +140,7 @@ export function renderSummary(result: SimResult): string {
   const lines: [string, string][] = [
     [
       'run',
-      `scenario ${result.scenario.name}, seed ${result.seed}, ${formatDuration(s.durationSeconds)}; bounds ${b.minPercent}–${b.maxPercent} %, guardrails ${limits.join(', ')}, every ${formatDuration(result.policy.intervalSeconds)} over ${formatDuration(result.policy.windowSeconds)}`,
+      `scenario ${result.scenario.name}, seed ${result.seed}, ${formatDuration(s.durationSeconds)}; bounds ${b.minPercent}–${b.maxPercent} %, guardrails ${limits.join(', ')}, every ${formatDuration(result.policy.intervalSeconds)} over ${formatDuration(result.policy.windowSeconds)}, scrapes every ${formatDuration(result.scenario.observation.scrapeIntervalSeconds)}`,
     ],
     [
       'mirrored',

@@ -46,6 +46,16 @@ describe('runSimulate', () => {
     expect(out.split('\n')[0]).toMatch(/^run +scenario capacity-drop, seed 1, 30m/);
   });
 
+  it('--scrape-interval changes the scrape interval only; interval and window stay the policy’s', async () => {
+    const { code, out } = await run({ chart: false, scrapeInterval: '1s' });
+    expect(code).toBe(0);
+    expect(out.split('\n')[0]).toMatch(/every 30s over 2m, scrapes every 1s$/);
+    const json = JSON.parse((await run({ output: 'json', scrapeInterval: '5s' })).out) as {
+      policy: { intervalSeconds: number; windowSeconds: number };
+    };
+    expect(json.policy).toMatchObject({ intervalSeconds: 30, windowSeconds: 120 });
+  });
+
   it('--scenario all prints one row per scenario', async () => {
     const { code, out } = await run({ scenario: 'all' });
     expect(code).toBe(0);
@@ -107,6 +117,11 @@ describe('runSimulate', () => {
       name: 'unknown output',
       flags: { output: 'yaml' },
       message: 'simulate: --output: must be table or json (got "yaml")',
+    },
+    {
+      name: 'scrape interval under a second',
+      flags: { scrapeInterval: '500ms' },
+      message: 'simulate: --scrape-interval: must be a duration between 1s and 5m such as 15s (got "500ms")',
     },
   ];
   it.each(bad)('refuses $name', async ({ flags, message }) => {

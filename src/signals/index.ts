@@ -5,6 +5,12 @@
  *   at most 500 distinct workloads there is one traffic query (request rate, 5xx rate, freshness), one CPU query
  *   (usage, requests, freshness) and, if any policy there watches latency by default, one p99 query. N workloads
  *   on one window cost 3 x ceil(N / 500) queries (3 up to 500, 6 for 1,000). Policy overrides cost one query each.
+ * - Production rate (requests/s of the mirrored route's primary service, the mirror target's workload left out):
+ *   one query per production window (min(window, 3 x scrape interval)) and chunk of 500 services, or the
+ *   policy's productionRate override. NoTraffic (a sum of 0), NoSeries (no series, or no primary service known),
+ *   QueryFailed; absent only makes the decision FeedbackOnly.
+ * - Scrape interval: learned per workload from sample timestamps (scrape.ts), one query per chunk of 500
+ *   workloads at start, every 10 minutes and a minute after a failure; the policy's own value wins.
  * - Units: cpuUtilization = cores used / cores requested (fraction, may exceed 1); errorRate = 5xx / all (fraction);
  *   latencyP99Ms in milliseconds; requestRate in requests per second.
  * - Pods belong to a workload when named `<workload>-<x>` or `<workload>-<x>-<y>` (Deployment, StatefulSet,
@@ -35,14 +41,24 @@ export {
   DEFAULT_STALE_AFTER_SECONDS,
   PrometheusSignalSource,
 } from './prometheus.js';
-export type { WorkloadRef } from './promql.js';
+export type { ServiceRef, WorkloadRef } from './promql.js';
 export {
   cpuQuery,
   DEFAULT_MAX_WORKLOADS_PER_QUERY,
   latencyQuery,
+  productionBatchQuery,
+  productionQuery,
   renderOverride,
+  scrapeIntervalQuery,
   trafficQuery,
 } from './promql.js';
+export type { ResolvedObservation, ResolvedScrapeInterval } from './scrape.js';
+export {
+  DEFAULT_SCRAPE_RELEARN_SECONDS,
+  DEFAULT_SCRAPE_RETRY_SECONDS,
+  resolveObservation,
+  resolveScrapeInterval,
+} from './scrape.js';
 export type { PrometheusState, PrometheusStatus, QueryResultSummary, RequestHealth } from './status.js';
 export {
   assessPrometheus,
@@ -50,4 +66,4 @@ export {
   PrometheusStatusTracker,
   requestHealth,
 } from './status.js';
-export type { SignalReading, SignalRequest, SignalSource } from './types.js';
+export type { ProductionRequest, SignalReading, SignalRequest, SignalSource } from './types.js';

@@ -4,8 +4,11 @@
  * Cost per cycle with default queries: for every distinct rate window and every chunk of at most
  * `maxWorkloadsPerQuery` distinct workloads, one traffic query (request rate, 5xx rate, freshness), one CPU query
  * (usage, requests, freshness) and, when a policy in the chunk watches latency, one p99 query. So N workloads
- * on one window cost 3 x ceil(N / 500) queries: 3 for 1 to 500, 6 for 1,000. Override queries add one query per
- * (policy, overridden signal) because their text differs per policy.
+ * on one window cost 3 x ceil(N / 500) queries: 3 for 1 to 500, 6 for 1,000. The production rate adds one query
+ * per production window and chunk of 500 primary services, and the scrape-interval learning one query per chunk
+ * of 500 workloads, only in the cycles where it is due (at start, then every 10 minutes): 1,000 policies on one
+ * window cost 8 queries a cycle, 10 when learning. Override queries add one query per (policy, overridden
+ * signal) because their text differs per policy.
  */
 import { performance } from 'node:perf_hooks';
 import type { PrometheusDriver } from 'prometheus-query';

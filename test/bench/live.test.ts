@@ -3,9 +3,10 @@
  * window, with every part real (the plant process, Prometheus, the fake API server, the daemon process).
  * Floors that a broken control law fails, never speed or exact figures:
  *
- * - yield at least 0.45 of the oracle's: a law that only cuts (or sits at 0) mirrors next to nothing;
- * - at most 15 % of the run in breach: a law stuck at its start (10 %) is in breach for the whole drop, a
- *   third of the run;
+ * - yield at least 0.35 of the oracle's: a law that only cuts (or sits at its minimum) mirrors next to
+ *   nothing (the law of December 2026 got 0.52 here: two minutes leave little time to climb);
+ * - at most 15 % of the run in breach: a law stuck at its start (10 %) mirrors more than the oracle while
+ *   capacity is halved, so it fails here instead, in breach for the whole drop, a third of the run;
  * - at least one raise, and at least one cut after the drop: a law that never moves fails either way;
  * - every process started is gone at the end, and the daemon exited 0 on SIGTERM.
  *
@@ -131,7 +132,7 @@ describe('bench:live, two minutes at 1 s scrapes', () => {
     const raised = result.decisions.some(
       (d) => d.action === 'increase' && (d.proposedPercent ?? 0) > (d.currentPercent ?? 0),
     );
-    expect(f.yield.share ?? 0, report).toBeGreaterThanOrEqual(0.45);
+    expect(f.yield.share ?? 0, report).toBeGreaterThanOrEqual(0.35);
     expect(f.breachShare, report).toBeLessThanOrEqual(0.15);
     expect(f.cutsAfterChange, report).toBeGreaterThanOrEqual(1);
     expect(raised, report).toBe(true);

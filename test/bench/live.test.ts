@@ -4,7 +4,7 @@
  * Floors that a broken control law fails, never speed or exact figures:
  *
  * - yield at least 0.35 of the oracle's: a law that only cuts (or sits at its minimum) mirrors next to
- *   nothing (the law of December 2026 got 0.52 here: two minutes leave little time to climb);
+ *   nothing (the law this was written against got 0.52: two minutes leave little time to climb);
  * - at most 15 % of the run in breach: a law stuck at its start (10 %) mirrors more than the oracle while
  *   capacity is halved, so it fails here instead, in breach for the whole drop, a third of the run;
  * - at least one raise, and at least one cut after the drop: a law that never moves fails either way;

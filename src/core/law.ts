@@ -51,6 +51,11 @@ export const LAW = {
     errorRate: { initial: 2, min: 2, knee: true, graded: false, quantile: false, additive: false },
     latencyP99Ms: { initial: 2, min: 1.5, knee: true, graded: true, quantile: true, additive: false },
   } satisfies Record<SignalName, SignalTraits>,
+  /**
+   * After a breach, a raise goes at once to this share of the hold band's width below the level it broke
+   * at (0.5: 90 % of it with the default band), then creeps.
+   */
+  breachApproach: 0.5,
   /** Largest factor of one raise on a signal without a knee (see stepCap in rules.ts). */
   modelStep: 4,
   /** How sharply raises shrink toward the target on a signal with a knee. */

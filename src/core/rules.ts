@@ -527,7 +527,7 @@ function raise(ctx: Context): Outcome {
     // so that a change in production traffic moves it to the right percentage.
     const level =
       b.rps !== undefined && ctx.rps !== undefined && ctx.pEff > 0 ? (b.rps * ctx.pEff) / ctx.rps : b.percent;
-    const lowEdge = level * (1 - cfg.hysteresis);
+    const lowEdge = level * (1 - cfg.hysteresis * LAW.breachApproach);
     const highEdge = level * (1 + cfg.hysteresis);
     // The memory is stale when a guardrail that rises steadily with load (not errors, which jump at a knee)
     // breached there, and its reading now, scaled linearly up to that level, stays below the hold band:

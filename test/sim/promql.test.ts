@@ -38,6 +38,24 @@ describe('promRate', () => {
       // Zero point is 5 s before the first sample: increase 60 over 30 s, extended by 5 s only.
       want: (60 * (35 / 30)) / 120,
     },
+    {
+      // extrapolatedRate: beyond 1.1 average intervals from an edge, only half an interval is added.
+      name: 'a gap to the window start larger than 1.1 intervals extrapolates half an interval',
+      times: [30, 45, 60, 75, 90, 105, 120],
+      values: [300, 450, 600, 750, 900, 1050, 1200],
+      end: 120,
+      range: 120,
+      want: (900 * ((90 + 7.5) / 90)) / 120,
+    },
+    {
+      name: 'a gap just under 1.1 intervals is extrapolated in full',
+      times: [16, 31, 46],
+      values: [160, 310, 460],
+      end: 46,
+      range: 46,
+      // toStart 16 < 16.5: the whole 16 s is added.
+      want: (300 * ((30 + 16) / 30)) / 46,
+    },
     { name: 'one sample gives no result', times: [0], values: [5], end: 10, range: 120, want: undefined },
   ];
   it.each(rows)('$name', ({ times, values, end, range, want }) => {
@@ -55,6 +73,13 @@ describe('histogramQuantile', () => {
     { name: 'first bucket starts at zero', counts: [100, 100, 100, 100], q: 0.5, want: 50 },
     { name: 'rank in +Inf gives the largest finite bound', counts: [0, 0, 0, 100], q: 0.99, want: 500 },
     { name: 'no observations give NaN', counts: [0, 0, 0, 0], q: 0.99, want: Number.NaN },
+    // bucketQuantile's sort.Search takes the first bucket whose count is >= the rank.
+    {
+      name: 'a rank on a bucket boundary takes the lower bucket',
+      counts: [50, 100, 100, 100],
+      q: 0.5,
+      want: 100,
+    },
     {
       name: 'non-monotonic float noise is smoothed',
       counts: [10, 9.999999, 100, 100],

@@ -19,6 +19,7 @@ import {
   trueSignals,
 } from '../../src/sim/plant.js';
 import { histogramQuantile } from '../../src/sim/promql.js';
+import { createRandom, streamSeed } from '../../src/sim/random.js';
 
 describe('scheduleAt', () => {
   const stepSchedule = [
@@ -264,5 +265,46 @@ describe('createPlant', () => {
     expect(Number.isInteger(plant.counters.requests)).toBe(true);
     expect(plant.counters.requests / 600).toBeGreaterThan(18);
     expect(plant.counters.requests / 600).toBeLessThan(22);
+  });
+
+  it('counts production requests, mirrored or not, whatever the percentage', () => {
+    const plant = createPlant(config, 1);
+    for (let t = 0; t < 30; t++) plant.advance(t, 1, t < 15 ? 0 : 50);
+    expect(plant.counters.production).toBeCloseTo(30 * 2000, 9);
+    const surge = createPlant(
+      {
+        ...config,
+        traffic: {
+          baseRps: 2000,
+          multiplier: [
+            [10, 1],
+            [20, 3],
+          ],
+        },
+      },
+      1,
+    );
+    for (let t = 0; t < 30; t++) surge.advance(t, 1, 10);
+    let want = 0;
+    for (let t = 0; t < 30; t++) want += productionRps(surge.config.traffic, t);
+    expect(surge.counters.production).toBeCloseTo(want, 9);
+  });
+
+  it('Poisson production counts draw from their own stream: the target sees the same arrivals', () => {
+    const plant = createPlant({ ...config, noise: { ...NO_NOISE, poissonArrivals: true } }, 7);
+    // The target's arrivals and errors replayed from their stream alone, at 5 % of 2,000/s (utilisation
+    // 0.25: the base error rate).
+    const rng = createRandom(streamSeed(7, 'arrivals'));
+    let requests = 0;
+    for (let t = 0; t < 100; t++) {
+      plant.advance(t, 1, 5);
+      const received = rng.poisson(100);
+      rng.poisson(received * CPU_BOUND_PROFILE.errorBase);
+      requests += received;
+    }
+    expect(plant.counters.requests).toBe(requests);
+    expect(Number.isInteger(plant.counters.production)).toBe(true);
+    expect(plant.counters.production).not.toBe(200_000);
+    expect(Math.abs(plant.counters.production / 200_000 - 1)).toBeLessThan(0.01);
   });
 });

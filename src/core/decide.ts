@@ -23,7 +23,7 @@
 import { effectivePercent, productionOverSpan, pruneTrack, type Track, visibleShare } from './deadtime.js';
 import { productionWindowSeconds } from './defaults.js';
 import { LAW } from './law.js';
-import { clamp, clean, floorQ, pct, round, sig } from './numeric.js';
+import { clamp, clean, floorQ, median, pct, round, sig } from './numeric.js';
 import {
   aboveMax,
   type Context,
@@ -108,6 +108,19 @@ export interface Decision {
 }
 
 /**
+ * The production readings with every one but the newest replaced by the median of it and its neighbours:
+ * a short production window has outliers (a missed scrape, a counter reset), and one of them would
+ * otherwise read as a surge or a slump. The newest stays as read, so that a rise is seen at once.
+ */
+function smoothProduction(prod: ReadonlyArray<readonly [number, number]>): Array<readonly [number, number]> {
+  return prod.map(([a, r], i) => {
+    if (i === 0) return [a, r] as const;
+    const near = [prod[i - 1]?.[1], r, prod[i + 1]?.[1]].filter((x): x is number => x !== undefined);
+    return [a, median(near)] as const;
+  });
+}
+
+/**
  * Production when a write made now lands, for decreases only: a rising production rate is a rate over a
  * window, so it trails the truth by half that window and half a scrape, and the write takes the
  * propagation to apply. The rise between the last two readings is carried over that lead, at most
@@ -116,7 +129,10 @@ export interface Decision {
 function productionLanding(prod: ReadonlyArray<readonly [number, number]>, cfg: Settings): number {
   const [a0, p0] = prod[0] ?? [0, 0];
   const older = prod[1];
+  const oldest = prod[2];
   if (older === undefined || older[0] - a0 <= 0 || older[0] - a0 > 2 * cfg.intervalS + 1) return p0;
+  // A rise counts when it has lasted two readings: one reading out of line is as likely a missed scrape.
+  if (oldest !== undefined && older[1] <= oldest[1]) return p0;
   const slope = (p0 - older[1]) / (older[0] - a0);
   if (slope <= 0) return p0;
   const lead = productionWindowSeconds(cfg.windowS, cfg.scrapeS) / 2 + cfg.scrapeS / 2 + cfg.propagationS;
@@ -238,7 +254,7 @@ export function decide(input: DecideInput): Decision {
   const span =
     ppNow !== undefined
       ? productionOverSpan(
-          prod,
+          smoothProduction(prod),
           cfg.scrapeS / 2,
           cfg.windowS,
           cfg.scrapeS,
@@ -310,8 +326,8 @@ export function decide(input: DecideInput): Decision {
     productionGrowth: ppNow !== undefined && span !== undefined && span > 0 ? ppNow / span : 1,
     noise,
     productionNow: ppNow ?? 0,
-    productionLanding: ppNow !== undefined ? productionLanding(prod, cfg) : undefined,
-    production: prod,
+    productionLanding: ppNow !== undefined ? productionLanding(smoothProduction(prod), cfg) : undefined,
+    production: smoothProduction(prod),
     feedForward: ppNow !== undefined,
   };
 

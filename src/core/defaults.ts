@@ -24,8 +24,9 @@ export const DEFAULT_OBSERVATION_TIMING = {
 
 /**
  * The rate window of the production query: short, so that a surge shows within a few scrapes, yet long
- * enough to hold three samples (rate() needs two; a missed scrape must not leave it empty). Never longer
- * than the policy's own window.
+ * enough to hold three samples (rate() needs two; a missed scrape must not leave it empty) and a quarter
+ * of the policy's window (with 1 s scrapes, three seconds of requests are too noisy to follow). Never
+ * longer than the policy's own window.
  */
 export function productionWindowSeconds(windowSeconds: number, scrapeIntervalSeconds: number): number {
   const w = Number.isFinite(windowSeconds) && windowSeconds > 0 ? windowSeconds : DEFAULT_WINDOW_SECONDS;
@@ -33,5 +34,5 @@ export function productionWindowSeconds(windowSeconds: number, scrapeIntervalSec
     Number.isFinite(scrapeIntervalSeconds) && scrapeIntervalSeconds > 0
       ? scrapeIntervalSeconds
       : DEFAULT_OBSERVATION_TIMING.scrapeIntervalSeconds;
-  return Math.min(w, Math.ceil(3 * s));
+  return Math.min(w, Math.ceil(Math.max(3 * s, w / 4)));
 }

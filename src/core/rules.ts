@@ -705,8 +705,14 @@ export function holdLoad(ctx: Context, out: Outcome, held: number | undefined): 
   if (ctx.unset || p <= 0) return out;
   // The production read now, not carried forward: `held` is a reading too, and comparing a carried value
   // with a plain one would ratchet the percentage down through every rise (productionAhead looks ahead).
-  const now = ctx.productionNow;
-  if (!(now > 0)) return out;
+  // Production is read over a short window, which is noisy and, after a missed scrape, reads low. Down
+  // (production up) goes by the median of the last three readings, so one outlier moves nothing; up
+  // (production down, the risky way) only once all three agree, by the highest of them.
+  const last = ctx.production.slice(0, 3).map(([, r]) => r);
+  const mid = median(last);
+  const high = Math.max(...last);
+  if (!(mid > 0)) return out;
+  const now = (p * held) / mid < p ? mid : high;
   const to = clamp((p * held) / now, cfg.lo, cfg.hi);
   const head = `production ${fmt(held)} -> ${fmt(now)} req/s since ${pct(p)} % was set`;
   if (to < p * (1 - LAW.followDownShare)) {

@@ -5,11 +5,11 @@
  * `npx tsx bench/control.ts [--seeds 10] [--duration 2h] [--quick] [--scenarios steady,surge]
  * [--scales 1/5/20,15/30/120] [--jobs N]` (= `npm run bench:control`).
  *
- * Prints the summary per time scale and for the whole grid, the targets and one overview table per time
- * scale; writes that and the detailed tables (every figure per time scale, scenario and contender) to
- * bench/out/control.md, every figure to bench/out/control.json and the capacity-drop chart (seed 1, the
- * 15/30/120 time scale when it is run, else the first) to bench/out/capacity-drop.svg. Runs are spread over
- * child processes, one per core. Nothing is tuned here: it only measures.
+ * Prints the summary per time scale and for the whole grid, the targets, one overview table and one detail
+ * table (every figure per scenario and contender) per time scale, and writes them to bench/out/control.md,
+ * every figure to bench/out/control.json and the capacity-drop chart (seed 1, the 15/30/120 time scale when
+ * it is run, else the first) to bench/out/capacity-drop.svg. Runs are spread over child processes, one per
+ * core. Nothing is tuned here: it only measures.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { realpathSync } from 'node:fs';
@@ -1002,10 +1002,7 @@ export interface RunInfo {
   readonly core?: string;
 }
 
-/**
- * The markdown report. `details: false` leaves out the per-cell detail tables (what is printed); the file
- * has them.
- */
+/** The markdown report; `details: false` leaves out the detail tables. */
 export function formatReport(results: ControlResults, info: RunInfo = {}, details = true): string {
   const { options } = results;
   const verdicts = evaluateTargets(results);
@@ -1244,8 +1241,9 @@ async function main(): Promise<void> {
   const results = await runControlBenchmarkParallel(options, (line) => process.stderr.write(`${line}\n`));
   const runtimeSeconds = (performance.now() - started) / 1000;
   const info: RunInfo = core === undefined ? { runtimeSeconds } : { runtimeSeconds, core };
-  const written = await writeOutputs(results, formatReport(results, info, true));
-  process.stdout.write(formatReport(results, info, false));
+  const report = formatReport(results, info);
+  const written = await writeOutputs(results, report);
+  process.stdout.write(report);
   process.stderr.write(`runtime ${runtimeSeconds.toFixed(1)} s; written ${written.join(', ')}\n`);
 }
 

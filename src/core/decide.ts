@@ -123,8 +123,9 @@ function smoothProduction(prod: ReadonlyArray<readonly [number, number]>): Array
 /**
  * Production when a write made now lands, for decreases only: a rising production rate is a rate over a
  * window, so it trails the truth by half that window and half a scrape, and the write takes the
- * propagation to apply. The rise between the last two readings is carried over that lead, at most
- * doubling the reading.
+ * propagation to apply, and the next decision can act only an interval later. A rise that lasted two
+ * readings and amounts to more than LAW.productionRise is carried over that lead, at most doubling the
+ * reading.
  */
 function productionLanding(prod: ReadonlyArray<readonly [number, number]>, cfg: Settings): number {
   const [a0, p0] = prod[0] ?? [0, 0];
@@ -132,10 +133,17 @@ function productionLanding(prod: ReadonlyArray<readonly [number, number]>, cfg: 
   const oldest = prod[2];
   if (older === undefined || older[0] - a0 <= 0 || older[0] - a0 > 2 * cfg.intervalS + 1) return p0;
   // A rise counts when it has lasted two readings: one reading out of line is as likely a missed scrape.
-  if (oldest !== undefined && older[1] <= oldest[1]) return p0;
+  if (oldest !== undefined && (older[1] <= oldest[1] || p0 - oldest[1] < LAW.productionRise * oldest[1])) {
+    return p0;
+  }
   const slope = (p0 - older[1]) / (older[0] - a0);
   if (slope <= 0) return p0;
-  const lead = productionWindowSeconds(cfg.windowS, cfg.scrapeS) / 2 + cfg.scrapeS / 2 + cfg.propagationS;
+  // Until the write lands, and on until the next decision's write can land.
+  const lead =
+    productionWindowSeconds(cfg.windowS, cfg.scrapeS) / 2 +
+    cfg.scrapeS / 2 +
+    cfg.propagationS +
+    cfg.intervalS;
   return Math.min(2 * p0, p0 + slope * lead);
 }
 

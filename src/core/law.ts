@@ -28,6 +28,8 @@ export const LAW = {
   cutFactorMax: 0.7,
   /** Weight of the newest difference in the moving average of a signal's noise. */
   noiseWeight: 0.2,
+  /** Production counts as rising when two readings in a row climbed by more than this share in all. */
+  productionRise: 0.02,
   /** A jump in a reading counts as a step (not noise) when it exceeds this many times the readings' spread. */
   jumpNoise: 2,
   /** A breach whose evidence is at most this severity is cut in proportion, not by 30 % or more. */

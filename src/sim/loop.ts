@@ -104,6 +104,8 @@ export interface SimSample {
   readonly reason: string;
   /** What the controller saw. */
   readonly observed: Signals;
+  /** The production rate it was given; undefined when the run withholds it. */
+  readonly observedProductionRate?: Signal;
   /** The target's true signals at `t`. */
   readonly truth: TrueSignals;
   /** Whether the true target is above any guardrail at `t`. */
@@ -362,6 +364,7 @@ export function runClosedLoop<S>(options: SimOptions, controller: Controller<S>)
         action: decision.action,
         reason: decision.reason ?? '',
         observed: seen.signals,
+        ...(productionFeed ? { observedProductionRate: seen.productionRate } : {}),
         truth,
         breach: inBreach(guardrails, truth),
         breachSeconds: breachSinceSample,

@@ -354,6 +354,10 @@ describe('runClosedLoop: the time scale and the production feed', () => {
       const before = seen.filter((s) => s.t < ramp);
       expect(Math.abs((before[before.length - 1]?.production ?? 0) / base - 1)).toBeLessThan(0.05);
       // From the first evaluation at least `lag` after the ramp's end, it sees the tripled rate.
+      // The samples carry what the controller was given.
+      expect(result.samples.map((s) => s.observedProductionRate)).toEqual(
+        seen.map((s) => s.input.productionRate),
+      );
       const after = seen.find((s) => s.t >= ramp + 30 + lag);
       expect(after).toBeDefined();
       expect(after !== undefined && after.t - (ramp + 30 + lag)).toBeLessThan(interval);

@@ -211,18 +211,24 @@ export function decide(input: DecideInput): Decision {
   // load at the production of the latest decision (the basis). When production moved since, they are
   // carried to the production now, so every rule below compares loads, not percentages.
   const pr = input.productionRate;
-  const ppNow = pr?.kind === 'value' && Number.isFinite(pr.value) && pr.value > 0 ? pr.value : undefined;
+  const ppRead = pr?.kind === 'value' && Number.isFinite(pr.value) && pr.value > 0 ? pr.value : undefined;
   const prevBasis = (prev as CoreState | undefined)?.basis;
   // A percentage someone else set has no known production behind it: it is taken as set for now.
   const held =
     prev !== undefined && Math.abs(prev.percent - pIn) <= 1e-9 ? (prev as CoreState).held : undefined;
+  const prodOld = ((prev as CoreState | undefined)?.prod ?? []).map(([a, r]) => [a + elapsedS, r] as const);
+  const prod = (ppRead !== undefined ? [[0, ppRead] as const, ...prodOld] : prodOld)
+    .filter(([a]) => a <= horizonS + cfg.windowS)
+    .slice(0, MAX_PRODUCTION_READINGS);
+  // The production the law works with: a reading above the median of the last three is taken as read (a
+  // rise must be met at once), one below it waits until the next readings confirm it. A short window
+  // reads low after a missed scrape, and a low production would carry every reading to a higher
+  // percentage: the risky way.
+  const ppNow =
+    ppRead !== undefined ? Math.max(ppRead, median(prod.slice(0, 3).map(([, r]) => r))) : undefined;
   const basis = ppNow ?? prevBasis;
   const carry = ppNow !== undefined && prevBasis !== undefined ? clamp(prevBasis / ppNow, 1e-3, 1e3) : 1;
   const carried = (q: number): number => Math.min(MAX_EQUIVALENT_PERCENT, q * carry);
-  const prodOld = ((prev as CoreState | undefined)?.prod ?? []).map(([a, r]) => [a + elapsedS, r] as const);
-  const prod = (ppNow !== undefined ? [[0, ppNow] as const, ...prodOld] : prodOld)
-    .filter(([a]) => a <= horizonS + cfg.windowS)
-    .slice(0, MAX_PRODUCTION_READINGS);
   const older = prev
     ? prev.recent.map((r) => [r[0] + elapsedS, carried(r[1]), r[2], r[3], r[4]] as const)
     : [];

@@ -247,7 +247,10 @@ function cut(ctx: Context): Outcome {
     // A reading just past the limit, with no jump that hints at more to come, is as likely noise on a
     // target near its limit as an overload: it is met by bringing that reading back to the target. Past
     // LAW.marginalBreach the full cut applies (at least 30 %).
-    const marginal = evidence <= LAW.marginalBreach;
+    // Only out of the blue, though: a reading that was already high before is a drift, which a small
+    // cut would only trail behind.
+    const was = ctx.previous?.[col(evidenceFor)];
+    const marginal = evidence <= LAW.marginalBreach && typeof was === 'number' && was <= cfg.target;
     const factor = marginal
       ? Math.min(cfg.target / evidence, 1 - LAW.minRaiseShare)
       : clamp(cfg.target / evidence, LAW.cutFactorMin, LAW.cutFactorMax);
@@ -799,7 +802,7 @@ export function updateCurve(
   for (const [name, s] of values) {
     if (s <= 0) continue;
     const traits = LAW.signals[name];
-    if (visibility < (traits.additive ? LAW.settleVisibility : 1)) continue;
+    if (visibility < LAW.settleVisibility) continue;
     const point = curve[name];
     if (point === undefined) {
       curve[name] = [pe, sig(s), traits.initial, 0];

@@ -148,9 +148,11 @@ function productionLanding(prod: ReadonlyArray<readonly [number, number]>, cfg: 
 }
 
 /**
- * Each signal's noise: a moving average of how much successive readings differ, the older one carried
- * to the percentage the newer reflects (linearly). For independent noise of deviation σ that is about
- * 1.13 σ. Only readings one interval apart count; a gap resets nothing, it just adds no sample.
+ * Each signal's noise: a moving average of the second differences of successive readings (the older two
+ * carried to the percentage the newest reflects, linearly), divided by √3 so that for independent noise of
+ * deviation σ it is about 1.13 σ, like a first difference. A second difference is blind to a steady drift,
+ * which a slow loss of capacity is: the drift must not pass for noise. Only readings one interval apart
+ * count.
  */
 function updateNoise(
   prev: CoreState['noise'],
@@ -159,15 +161,19 @@ function updateNoise(
   intervalS: number,
 ): NonNullable<CoreState['noise']> {
   const out: Array<number | null> = [prev?.[0] ?? null, prev?.[1] ?? null, prev?.[2] ?? null];
-  const before = older[0];
-  if (before === undefined || before[0] > 1.5 * intervalS || before[1] <= 0 || reading[1] <= 0) {
+  const b1 = older[0];
+  const b2 = older[1];
+  const apart = (a: Reading | undefined, ageS: number): a is Reading =>
+    a !== undefined && a[1] > 0 && Math.abs(a[0] - ageS) <= 0.5 * intervalS;
+  if (reading[1] <= 0 || !apart(b1, intervalS) || !apart(b2, 2 * intervalS)) {
     return out as unknown as NonNullable<CoreState['noise']>;
   }
   for (let i = 0; i < 3; i++) {
     const now = reading[i + 2];
-    const then = before[i + 2];
-    if (typeof now !== 'number' || typeof then !== 'number') continue;
-    const d = Math.abs(now - (then * reading[1]) / before[1]);
+    const one = b1[i + 2];
+    const two = b2[i + 2];
+    if (typeof now !== 'number' || typeof one !== 'number' || typeof two !== 'number') continue;
+    const d = Math.abs(now - (2 * one * reading[1]) / b1[1] + (two * reading[1]) / b2[1]) / Math.sqrt(3);
     const old = out[i];
     out[i] = sig(old === null || old === undefined ? d : old + LAW.noiseWeight * (d - old));
   }
@@ -310,7 +316,7 @@ export function decide(input: DecideInput): Decision {
     sevOf('latencyP99Ms'),
   ];
   const recent: Reading[] = (values.length > 0 ? [reading, ...older] : older)
-    .filter((r) => r[0] <= cfg.intervalS * LAW.recentIntervals)
+    .filter((r) => r[0] <= Math.max(cfg.intervalS * LAW.recentIntervals, cfg.windowS + cfg.intervalS))
     .slice(0, MAX_RECENT_READINGS);
   const curve = updateCurve(carryCurve(prev?.curve, carried), values, pEff, visibility);
   const noise = updateNoise((prev as CoreState | undefined)?.noise, reading, older, cfg.intervalS);

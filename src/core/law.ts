@@ -28,6 +28,8 @@ export const LAW = {
   cutFactorMax: 0.7,
   /** Weight of the newest difference in the moving average of a signal's noise. */
   noiseWeight: 0.2,
+  /** A trend counts when its rise exceeds this many times the noise over the readings' span. */
+  trendNoise: 3,
   /** Production counts as rising when two readings in a row climbed by more than this share in all. */
   productionRise: 0.02,
   /** A jump in a reading counts as a step (not noise) when it exceeds this many times the readings' spread. */

@@ -4,7 +4,7 @@ import { productionWindowSeconds } from './defaults.js';
 import { LAW } from './law.js';
 import { ceilQ, clamp, col, floorQ, fmt, median, pct, round, sig } from './numeric.js';
 import type { Observation, Settings } from './settings.js';
-import { type CoreState, MAX_ELASTICITY, MAX_RECENT_READINGS, MIN_ELASTICITY } from './state.js';
+import { type CoreState, JUDGED_READINGS, MAX_ELASTICITY, MIN_ELASTICITY } from './state.js';
 import type { ControllerState, CurvePoint, Reading, Reason, SignalName } from './types.js';
 import { SIGNAL_NAMES } from './types.js';
 
@@ -125,8 +125,11 @@ function smallestCut(ctx: Context): number {
  * further along it, and further still by the time the next decision can act.
  */
 function trend(ctx: Context, name: SignalName): number {
-  const rs = ctx.recent;
-  if (rs.length < MAX_RECENT_READINGS || ctx.p <= 0) return 0;
+  // Over the span of a window at least (noise that lasts longer than an interval must not pass for a
+  // drift), and over at least two intervals.
+  const span = Math.max(2 * ctx.cfg.intervalS, ctx.cfg.windowS) + ctx.cfg.intervalS / 2;
+  const rs = ctx.recent.filter((r) => r[0] <= span);
+  if (rs.length < JUDGED_READINGS || ctx.p <= 0) return 0;
   const e = elasticityOf(ctx, name);
   const xs: Array<readonly [number, number]> = [];
   for (const r of rs) {
@@ -134,13 +137,29 @@ function trend(ctx: Context, name: SignalName): number {
     if (sv === null || r[1] <= 0 || ctx.p / r[1] > LAW.maxProjection) return 0;
     xs.push([r[0], project(sv, r[1], ctx.p, e)]);
   }
-  for (let i = 1; i < xs.length; i++)
-    if ((xs[i - 1]?.[1] ?? 0) <= (xs[i]?.[1] ?? 0) - LAW.trendSlack) return 0;
-  // The rise must stand out of the noise: three readings of pure noise climb in a row one time in six.
-  if ((xs[0]?.[1] ?? 0) - (xs[xs.length - 1]?.[1] ?? 0) <= LAW.jumpNoise * noiseOf(ctx, name)) return 0;
-  const [t0, s0] = xs[0] ?? [0, 0];
-  const [t1, s1] = xs[xs.length - 1] ?? [0, 0];
-  return t1 > t0 ? (s0 - s1) / (t1 - t0) : 0;
+  // A robust slope (the median of the pairwise slopes, Theil–Sen): one reading out of line neither makes
+  // nor breaks a drift. Ages count back, so a rise has older readings lower.
+  const slopes: number[] = [];
+  for (let i = 0; i < xs.length; i++) {
+    for (let j = i + 1; j < xs.length; j++) {
+      const [ti, si] = xs[i] ?? [0, 0];
+      const [tj, sj] = xs[j] ?? [0, 0];
+      if (tj > ti) slopes.push((si - sj) / (tj - ti));
+    }
+  }
+  if (slopes.length === 0) return 0;
+  const slope = median(slopes);
+  // The rise must stand out of the noise, whose measure is per interval: over the span of the readings
+  // it is scaled by the square root of their number of steps.
+  const steps = xs.length - 1;
+  const spanS = (xs[xs.length - 1]?.[0] ?? 0) - (xs[0]?.[0] ?? 0);
+  if (slope <= 0 || slope * spanS <= LAW.trendNoise * noiseOf(ctx, name) * Math.sqrt(steps)) return 0;
+  return slope;
+}
+
+/** The readings increases and the settled test are judged on: the newest few, within a few intervals. */
+function judged(ctx: Context): readonly Reading[] {
+  return ctx.recent.filter((r) => r[0] <= ctx.cfg.intervalS * LAW.recentIntervals).slice(0, JUDGED_READINGS);
 }
 
 /** A signal's noise in severity (0 until measured). */
@@ -159,7 +178,7 @@ function scatter(ctx: Context, name: SignalName): number {
 function spreadBefore(ctx: Context, name: SignalName): number {
   const e = elasticityOf(ctx, name);
   const xs: number[] = [];
-  for (const r of ctx.recent.slice(1)) {
+  for (const r of judged(ctx).slice(1)) {
     const sv = r[col(name)];
     if (sv === null || r[1] <= 0 || ctx.p / r[1] > LAW.maxProjection) continue;
     xs.push(project(sv, r[1], ctx.p, e));
@@ -438,13 +457,12 @@ function followLoad(ctx: Context, wName: SignalName, wSev: number): Outcome | un
  * window, no gap in the data is, and every one of the last few readings was taken at this percentage.
  */
 export function settledHere(ctx: Context): boolean {
-  if (ctx.visibility < 1 || ctx.blindEndedAt !== undefined || ctx.recent.length < MAX_RECENT_READINGS) {
-    return false;
-  }
-  if (!ctx.recent.every((r) => Math.abs(r[1] - ctx.p) <= ctx.p * 0.005)) return false;
+  const rs = judged(ctx);
+  if (ctx.visibility < 1 || ctx.blindEndedAt !== undefined || rs.length < JUDGED_READINGS) return false;
+  if (!rs.every((r) => Math.abs(r[1] - ctx.p) <= ctx.p * 0.005)) return false;
   // Readings that disagree by more than the gap a top-up keeps are noise, not evidence of room.
   for (const [name] of ctx.values) {
-    const xs = ctx.recent.map((r) => r[col(name)]).filter((x): x is number => x !== null);
+    const xs = rs.map((r) => r[col(name)]).filter((x): x is number => x !== null);
     if (xs.length > 0 && Math.max(...xs) - Math.min(...xs) > LAW.topUpGap / 2) return false;
   }
   return true;
@@ -482,7 +500,7 @@ function raise(ctx: Context): Outcome {
   for (const [name] of ctx.values) {
     const e = elasticityOf(ctx, name);
     const xs: number[] = [];
-    for (const r of ctx.recent) {
+    for (const r of judged(ctx)) {
       const sv = r[col(name)];
       const pr = r[1];
       if (sv === null || pr <= 0 || p / pr > LAW.maxProjection) continue;

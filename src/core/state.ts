@@ -11,8 +11,10 @@ export const STATE_VERSION = 1;
 
 /** Most percentage changes kept in the timeline; older ones are folded into the oldest entry. */
 export const MAX_TRACK_ENTRIES = 8;
-/** Readings kept for the median of increases. */
-export const MAX_RECENT_READINGS = 3;
+/** Readings kept: for a trend over a window's span; the median of increases uses the newest JUDGED_READINGS. */
+export const MAX_RECENT_READINGS = 6;
+/** Readings the median of increases and the settled test are taken over. */
+export const JUDGED_READINGS = 3;
 /**
  * Most write timestamps kept. Budgets above this many writes per hour are enforced as this many (one a
  * minute), which keeps the state well under 1 KB; that errs on the side of fewer writes.

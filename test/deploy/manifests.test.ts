@@ -532,6 +532,8 @@ const CONTRACT: Record<string, string[]> = {
   mirror_autoscaler_proposed_percent: ['policy', 'virtual_service'],
   mirror_autoscaler_signal_value: ['policy', 'signal'],
   mirror_autoscaler_guardrail_limit: ['policy', 'signal'],
+  mirror_autoscaler_scrape_interval_seconds: ['policy', 'source'],
+  mirror_autoscaler_production_rps: ['policy'],
   mirror_autoscaler_decisions_total: ['policy', 'action', 'reason'],
   mirror_autoscaler_writes_total: ['policy', 'result'],
   mirror_autoscaler_cycle_duration_seconds: ['le'],
@@ -548,6 +550,7 @@ const CONTRACT_VALUES: Record<string, string[]> = {
   state: ['loaded', 'invalid'],
   kind: ['batch', 'override'],
   action: ['increase', 'decrease', 'hold'],
+  source: ['policy', 'learned', 'default'],
 };
 /** Labels Prometheus adds to every scraped series (target labels from the ServiceMonitor). */
 const TARGET_LABELS = ['instance', 'job', 'pod', 'namespace', 'service', 'container', 'endpoint'];

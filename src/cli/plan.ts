@@ -62,6 +62,11 @@ export function register(program: Command): void {
       'after',
       `${CONNECTION_HELP}
 
+Columns: each signal as observed/guardrail (or why it has no value); PRODUCTION, the production
+requests/s of the mirrored route; SCRAPE, the scrape interval the decision assumed and its source
+(policy, learned or default); MODE, FeedForward when the decision used the production rate, else
+FeedbackOnly.
+
 Exit status: 0 when every policy was evaluated, 1 when a policy is invalid or could not be evaluated
 (the others are still evaluated and printed).
 

@@ -211,7 +211,9 @@ function cut(ctx: Context): Outcome {
   const observed = value?.kind === 'value' ? value.value : 0;
   const head = `${name} ${fmt(observed)} > ${fmt(limit)} (severity ${fmt(s)})`;
   if (p <= cfg.lo) return hold(ctx, 'AtBound', `${head}, but already at minPercent ${pct(cfg.lo)}`);
-  const recovering = ctx.lastDir < 0 && ctx.visibility < 1;
+  // Recovering from a cut (or a retract) still working through the window; trims do not restart that
+  // clock, or a slow drift met by a trim every cycle would be trimmed after forever, never cut.
+  const recovering = ctx.lastDir < 0 && ctx.visibility < 1 && ctx.cutVisibility < 1;
   const stepsPerWindow = cfg.windowS / cfg.intervalS;
   let evidence = 0;
   let evidenceFor: SignalName = name;
@@ -251,6 +253,9 @@ function cut(ctx: Context): Outcome {
         e = LAW.signals[n].quantile && rising && ctx.cutVisibility >= LAW.quantileRisingVisibility ? sv : 0;
       }
     }
+    // A drift (capacity ebbing, production climbing) keeps going while the cut works through the
+    // window: carried along its trend, so that a slow rise is cut, not trimmed after for ever.
+    e += trend(ctx, n) * trendDelayS(ctx);
     e = Math.min(e, LAW.severityCap);
     if (e > evidence) {
       evidence = e;

@@ -36,6 +36,7 @@ import {
 
 /** The default production query, shared with the live signals (see src/signals/promql.ts). */
 export { productionQuery };
+
 import type { History, Series } from './history.js';
 import { formatTime } from './time.js';
 
@@ -260,13 +261,22 @@ export async function readHistory(reader: PrometheusRangeReader, request: Histor
   const guardrails = SIGNAL_NAMES.filter((s) => policy.guardrails[s] !== undefined);
   const wantsLatency = guardrails.includes('latencyP99Ms') && policy.queries.latencyP99Ms === undefined;
   const overrides = guardrails.filter((s) => policy.queries[s] !== undefined);
-  const primary = request.primaryService ?? {
-    name: policy.virtualService.name,
-    namespace: policy.virtualService.namespace,
-  };
+  // The flags win, then the policy's own spec.production and spec.queries.productionRate, as live.
+  const fromPolicy = policy.production;
+  const primary =
+    request.primaryService ??
+    (fromPolicy !== undefined
+      ? { name: fromPolicy.service, namespace: fromPolicy.namespace }
+      : { name: policy.virtualService.name, namespace: policy.virtualService.namespace });
+  const productionTemplate = request.productionQuery ?? policy.queries.productionRate;
   const production =
-    request.productionQuery !== undefined
-      ? renderQuery(request.productionQuery, { ...ref, windowSeconds: window })
+    productionTemplate !== undefined
+      ? renderQuery(productionTemplate, {
+          ...ref,
+          windowSeconds: window,
+          service: primary.name,
+          serviceNamespace: primary.namespace,
+        })
       : productionQuery(primary, ref.workload, window);
 
   const queries = 4 + (wantsLatency ? 1 : 0) + overrides.length;
@@ -359,7 +369,9 @@ export async function readHistory(reader: PrometheusRangeReader, request: Histor
     const where =
       request.productionQuery !== undefined
         ? 'the --production-query'
-        : `service ${primary.name} in ${primary.namespace} (istio_requests_total, reporter="destination")`;
+        : productionTemplate !== undefined
+          ? `spec.queries.productionRate of ${policy.file}`
+          : `service ${primary.name} in ${primary.namespace} (istio_requests_total, reporter="destination")`;
     throw new BacktestError(
       `production traffic: no data for ${where} between ${from} and ${to}; set --primary-service NAME.NAMESPACE or --production-query`,
     );

@@ -229,6 +229,23 @@ describe('messy history', () => {
       /^production traffic: no data for service nobody in recs .* set --primary-service NAME\.NAMESPACE or --production-query/,
     );
   });
+
+  it('spec.production and spec.queries.productionRate are read when no flag says otherwise', async () => {
+    const named = { ...messy(), production: { service: 'nobody', namespace: 'recs' } };
+    const err = await runBacktest(reader(), { policy: named, grid: grid(), assumePercent: 10 }).catch(
+      (e: unknown) => e,
+    );
+    expect((err as Error).message).toMatch(/^production traffic: no data for service nobody in recs /);
+    const query =
+      'sum(rate(istio_requests_total{reporter="destination",destination_service_name="{{service}}",destination_service_namespace="{{serviceNamespace}}"}[{{window}}]))';
+    const overridden = { ...named, queries: { ...named.queries, productionRate: query } };
+    const err2 = await runBacktest(reader(), { policy: overridden, grid: grid(), assumePercent: 10 }).catch(
+      (e: unknown) => e,
+    );
+    expect((err2 as Error).message).toMatch(
+      /^production traffic: no data for spec\.queries\.productionRate of \S+ between /,
+    );
+  });
 });
 
 interface CliResult {

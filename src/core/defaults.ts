@@ -24,7 +24,7 @@ export const DEFAULT_OBSERVATION_TIMING = {
 
 /**
  * The rate window of the production query: short, so that a surge shows within a few scrapes, yet long
- * enough to hold three samples (rate() needs two; a missed scrape must not leave it empty) and a quarter
+ * enough to hold four samples (rate() needs two, and over three a missed scrape reads a third low) and a quarter
  * of the policy's window (with 1 s scrapes, three seconds of requests are too noisy to follow). Never
  * longer than the policy's own window.
  */
@@ -34,5 +34,5 @@ export function productionWindowSeconds(windowSeconds: number, scrapeIntervalSec
     Number.isFinite(scrapeIntervalSeconds) && scrapeIntervalSeconds > 0
       ? scrapeIntervalSeconds
       : DEFAULT_OBSERVATION_TIMING.scrapeIntervalSeconds;
-  return Math.min(w, Math.ceil(Math.max(3 * s, w / 4)));
+  return Math.min(w, Math.ceil(Math.max(4 * s, w / 4)));
 }

@@ -271,10 +271,10 @@ function cut(ctx: Context): Outcome {
     // A reading just past the limit, with no jump that hints at more to come, is as likely noise on a
     // target near its limit as an overload: it is met by bringing that reading back to the target. Past
     // LAW.marginalBreach the full cut applies (at least 30 %).
-    // Only out of the blue, though: a reading that was already high before is a drift, which a small
-    // cut would only trail behind.
+    // Only out of the blue, though: after a reading already past the limit it is an overload, and a
+    // drift the readings show is carried into the evidence above.
     const was = ctx.previous?.[col(evidenceFor)];
-    const marginal = evidence <= LAW.marginalBreach && typeof was === 'number' && was <= cfg.target;
+    const marginal = evidence <= LAW.marginalBreach && typeof was === 'number' && was <= 1;
     const factor = marginal
       ? Math.min(cfg.target / evidence, 1 - LAW.minRaiseShare)
       : clamp(cfg.target / evidence, LAW.cutFactorMin, LAW.cutFactorMax);

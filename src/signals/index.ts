@@ -6,7 +6,7 @@
  *   (usage, requests, freshness) and, if any policy there watches latency by default, one p99 query. N workloads
  *   on one window cost 3 x ceil(N / 500) queries (3 up to 500, 6 for 1,000). Policy overrides cost one query each.
  * - Production rate (requests/s of the mirrored route's primary service, the mirror target's workload left out):
- *   one query per production window (min(window, 3 x scrape interval)) and chunk of 500 services, or the
+ *   one query per production window (productionWindowSeconds in src/core/defaults.ts) and chunk of 500 services, or the
  *   policy's productionRate override. NoTraffic (a sum of 0), NoSeries (no series, or no primary service known),
  *   QueryFailed; absent only makes the decision FeedbackOnly.
  * - Scrape interval: learned per workload from sample timestamps (scrape.ts), one query per chunk of 500

@@ -4,7 +4,9 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { productionWindowSeconds } from '../../src/core/defaults.js';
 import type { Signal } from '../../src/core/types.js';
+import { formatDuration } from '../../src/policy/duration.js';
 import {
   PrometheusSignalSource,
   type QueryEvent,
@@ -168,6 +170,9 @@ function numberOf(s: Signal | undefined): number {
   return s.value;
 }
 
+/** The production window of a 2 m policy whose target is scraped every 15 s, as the core defines it. */
+const PW = `${productionWindowSeconds(120, 15)}s`;
+
 const learnQueries = (events: readonly QueryEvent[]) =>
   events.filter((e) => e.query.includes('count_over_time'));
 const productionQueries = (events: readonly QueryEvent[]) =>
@@ -270,12 +275,12 @@ describe('production rate of the mirrored route', () => {
     expect(numberOf(r.productionRate)).toBeCloseTo(42, 6);
   });
 
-  it('reads over productionWindowSeconds of the scrape interval in use: 3 × 15 s learned = 45 s', async () => {
+  it('reads over productionWindowSeconds of the scrape interval in use (15 s, learned)', async () => {
     const { src, events } = source();
     const r = get(await src.fetch([shadow()], prom.now), 'checkout-shadow');
     expect(r.scrapeInterval).toEqual({ seconds: 15, source: 'learned' });
     expect(productionQueries(events).map((e) => e.query)).toEqual([
-      'sum by (destination_service_namespace, destination_service_name, destination_workload) (rate(istio_requests_total{reporter="destination",destination_service_namespace=~"shop",destination_service_name=~"checkout"}[45s]))',
+      `sum by (destination_service_namespace, destination_service_name, destination_workload) (rate(istio_requests_total{reporter="destination",destination_service_namespace=~"shop",destination_service_name=~"checkout"}[${PW}]))`,
     ]);
   });
 
@@ -306,9 +311,9 @@ describe('production rate of the mirrored route', () => {
       const s = get(readings, k).productionRate;
       return s?.kind === 'absent' ? `${s.reason}: ${s.detail}` : JSON.stringify(s);
     };
-    expect(reason('quiet-shadow')).toBe('NoTraffic: no requests to service shop/quiet in the 45s window');
+    expect(reason('quiet-shadow')).toBe(`NoTraffic: no requests to service shop/quiet in the ${PW} window`);
     expect(reason('ghost-shadow')).toBe(
-      'NoSeries: no istio_requests_total series with reporter="destination" for service shop/ghost (besides the mirror target ghost-shadow) in the 45s window',
+      `NoSeries: no istio_requests_total series with reporter="destination" for service shop/ghost (besides the mirror target ghost-shadow) in the ${PW} window`,
     );
     expect(reason('fast')).toBe('NoSeries: the primary service of the mirrored route is unknown');
     // Not asked for: no productionRate at all.
@@ -341,7 +346,7 @@ describe('production rate of the mirrored route', () => {
     );
     expect(numberOf(r.productionRate)).toBeCloseTo(42, 6);
     expect(events.filter((e) => e.kind === 'override').map((e) => e.query)).toEqual([
-      'sum(rate(istio_requests_total{reporter="destination",destination_service_namespace="shop",destination_service_name="checkout",destination_workload!="checkout-shadow"}[45s]))',
+      `sum(rate(istio_requests_total{reporter="destination",destination_service_namespace="shop",destination_service_name="checkout",destination_workload!="checkout-shadow"}[${formatDuration(productionWindowSeconds(120, 15))}]))`,
     ]);
     expect(productionQueries(events)).toHaveLength(0);
   });

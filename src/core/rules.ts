@@ -695,7 +695,7 @@ export function law(ctx: Context): Outcome {
   }
   if (ctx.blindEndedAt !== undefined) {
     const back = visibleShare((now - ctx.blindEndedAt) / 1000, cfg.windowS, cfg.lagS);
-    if (back < LAW.settleVisibility) {
+    if (back < 1) {
       return hold(
         ctx,
         'Settling',

@@ -380,7 +380,9 @@ export function decide(input: DecideInput): Decision {
       ([a, q]) => [round(a, 1), q] as const,
     ),
     recent: recent.map((r) => [round(r[0], 1), r[1], r[2], r[3], r[4]] as const),
-    writesAgo: (changed ? [0, ...writesAgo] : writesAgo).slice(0, MAX_WRITES_TRACKED).map((a) => round(a, 1)),
+    writesAgo: (action === 'increase' ? [0, ...writesAgo] : writesAgo)
+      .slice(0, MAX_WRITES_TRACKED)
+      .map((a) => round(a, 1)),
   };
   const cools = changed && (out.kind === 'cut' || out.kind === 'trim' || out.kind === 'retract');
   const cooling = cools ? now + cfg.cooldownS * 1000 : cooldownUntil;

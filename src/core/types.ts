@@ -135,7 +135,7 @@ export interface ControllerState {
   readonly track: ReadonlyArray<readonly [secondsAgo: number, percent: number]>;
   /** The last few readings, newest first, for the median that increases are judged on. */
   readonly recent: readonly Reading[];
-  /** Ages (seconds) of the writes made in the last hour, newest first, for the write budget. */
+  /** Ages (seconds) of the raises made in the last hour, newest first, for the write budget (decreases are never withheld, so they do not spend it). */
   readonly writesAgo: readonly number[];
   /** No increase before this instant (epoch ms): set by a cut so that the rate windows flush first. */
   readonly cooldownUntil?: number;

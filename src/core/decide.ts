@@ -8,16 +8,17 @@
  * - severity s = observed / limit per guardrail; a breach (max s > 1) cuts at once and multiplicatively;
  * - a hold band (1 - hysteresis, 1] where nothing moves on single readings, except a top-up when several
  *   settled readings agree that the percentage sits well below the target in it;
- * - a load anchor (requests/s of a settled reading in the band) that the percentage follows up when
- *   production falls, as long as the readings carried to that load stay at the target;
- * - below it, raise toward a target severity (the middle of the band) using an estimate of what the current
- *   percentage costs, capped by a factor and an additive step, in small steps near a knee, and additively
- *   near the level of the last breach;
- * - dead time: a rate over a window shows a change only gradually. Every reading is related to the
- *   percentage it reflects (the window-weighted percentage), raises wait until half the window reflects the
- *   previous change, a raise that projects past the limit is taken back before the breach shows, a drift
- *   that projects past the limit is met before it shows, and a cut still in flight is not cut again on the
- *   same stale readings;
+ * - feed-forward: with the production rate, every reading is kept as the percentage giving the same load
+ *   at today's production, so the law compares loads; when it would hold, it holds the load, and a rise in
+ *   production is met with a decrease in the same cycle (rules.ts: holdLoad, productionAhead);
+ * - below the band, raise toward the target severity along each signal's model (its elasticity with
+ *   respect to load, measured from settled readings), by as much as the model's confidence allows, in
+ *   small steps near a knee, and additively near the level of the last breach;
+ * - dead time from the observation (scrape interval, window, propagation; deadtime.ts, settings.ts): every
+ *   reading is related to the percentage and the production it reflects, raises wait until half the window
+ *   reflects the previous change of the load, a raise that projects past the limit is taken back before
+ *   the breach shows, a drift (a robust slope beyond the measured noise) is met before it shows, and a
+ *   cut still in flight is not cut again on the same stale readings;
  * - missing data never pushes toward the risky side, and long blindness decays toward minPercent.
  */
 import { effectivePercent, productionOverSpan, pruneTrack, type Track, visibleShare } from './deadtime.js';

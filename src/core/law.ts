@@ -96,7 +96,7 @@ export const LAW = {
    * the percentage now) below the target: where readings scatter, the truth between them does too, and a
    * raise sized on a low one lands above the limit. Quiet signals keep the full target.
    */
-  noiseMargin: 1,
+  noiseMargin: 2,
   /**
    * A trend counts when each reading is at least the one before minus this (in severity), and the newest is
    * above the oldest: a slow drift (capacity ramping down, production climbing) moves less per interval

@@ -253,9 +253,11 @@ function cut(ctx: Context): Outcome {
         e = LAW.signals[n].quantile && rising && ctx.cutVisibility >= LAW.quantileRisingVisibility ? sv : 0;
       }
     }
-    // A drift (capacity ebbing, production climbing) keeps going while the cut works through the
-    // window: carried along its trend, so that a slow rise is cut, not trimmed after for ever.
-    e += trend(ctx, n) * trendDelayS(ctx);
+    // A drift (capacity ebbing, production climbing) keeps going: carried along its trend, so that a
+    // slow rise is cut, not trimmed after for ever. While a cut is in flight, only for a sum over the
+    // window (CPU): a latency or an error ratio then climbs with the overload that cut answers, and
+    // its trend is that overload, not a drift.
+    if (!recovering || LAW.signals[n].additive) e += trend(ctx, n) * trendDelayS(ctx);
     e = Math.min(e, LAW.severityCap);
     if (e > evidence) {
       evidence = e;

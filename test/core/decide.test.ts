@@ -84,6 +84,31 @@ const rows: readonly Row[] = [
     action: 'hold',
     percent: 40,
   },
+  // Feed-forward.
+  {
+    name: 'production up in one cycle under readings at the target decreases at once',
+    decide: () =>
+      run(P, 20, [
+        ...Array.from({ length: 6 }, () => ({ signals: sev({ cpu: 0.96 }), productionRate: value(1000) })),
+        { signals: sev({ cpu: 0.96 }), productionRate: value(2000) },
+      ]).last,
+    reason: 'FollowProduction',
+    action: 'decrease',
+    percent: 15.15,
+    message: ['production up'],
+  },
+  {
+    name: 'production down for three readings under readings in the band keeps the load',
+    decide: () =>
+      run(P, 20, [
+        ...Array.from({ length: 6 }, () => ({ signals: sev({ cpu: 0.9 }), productionRate: value(1000) })),
+        ...Array.from({ length: 3 }, () => ({ signals: sev({ cpu: 0.9 }), productionRate: value(500) })),
+      ]).last,
+    reason: 'FollowProduction',
+    action: 'increase',
+    percent: 40,
+    message: ['keep the load, 20 -> 40'],
+  },
   // Hold band.
   {
     name: 'severity inside (1 - hysteresis, 1] holds',
@@ -109,7 +134,7 @@ const rows: readonly Row[] = [
     message: ['errorRate 0.031 > 0.01 (severity 3.1)', '20 -> 10'],
   },
   {
-    name: 'a small breach still cuts by 30 %',
+    name: 'a small breach with no reading before it still cuts by 30 %',
     decide: () => one(20, sev({ cpu: 1.05 })),
     reason: 'GuardrailBreached',
     action: 'decrease',
@@ -120,8 +145,8 @@ const rows: readonly Row[] = [
     decide: () => one(20, { ...sev({ cpu: 1.5 }), errorRate: absent('QueryFailed') }),
     reason: 'GuardrailBreached',
     action: 'decrease',
-    // 20 * 0.95 / 1.5, down to the quantum.
-    percent: 12.66,
+    // Back to the target severity (0.97 with the default band): 20 * 0.97 / 1.5, down to the quantum.
+    percent: 12.93,
   },
   {
     name: 'a breach at minPercent holds at the bound',
@@ -150,8 +175,8 @@ const rows: readonly Row[] = [
     decide: () => run(P, 20, [{ signals: sev({ lat: 1.5 }) }, { signals: sev({ lat: 1.5 }) }]).last,
     reason: 'GuardrailBreached',
     action: 'decrease',
-    percent: 12.56,
-    message: ['not fully visible yet', 'trim 12.66 -> 12.56'],
+    percent: 12.83,
+    message: ['not fully visible yet', 'trim 12.93 -> 12.83'],
   },
   {
     name: 'a rate reading that keeps rising after a cut cuts again',
@@ -159,17 +184,44 @@ const rows: readonly Row[] = [
     reason: 'GuardrailBreached',
     action: 'decrease',
     // 20 * 0.7 = 14; the cost per percent climbed from 1.1 / 20 to 1.3 / 19.3 (the window-weighted
-    // percentage), so the climb is carried over the rest of the window: about 1.41 at 14 %, cut to 0.95.
-    percent: 9.45,
+    // percentage), so the climb is carried over the rest of the window: about 1.42 at 14 %, cut to 0.97.
+    percent: 9.58,
   },
   {
     name: 'a quantile reading that still breaches once the window has passed the cut cuts again',
     decide: () =>
-      run(P, 20, [{ signals: sev({ lat: 1.5 }) }, { signals: sev({ lat: 1.5 }), after: 135 + 15 }]).last,
+      run(P, 20, [{ signals: sev({ lat: 1.5 }) }, { signals: sev({ lat: 1.5 }), after: 150 }]).last,
     reason: 'GuardrailBreached',
     action: 'decrease',
-    // 20 * 0.95 / 1.5 = 12.66, then again: 12.66 * 0.95 / 1.5.
-    percent: 8.01,
+    // 20 * 0.97 / 1.5 = 12.93, then again: 12.93 * 0.97 / 1.5.
+    percent: 8.36,
+  },
+  {
+    name: 'a marginal breach after a reading within the limit is brought back to the target in proportion',
+    decide: () =>
+      run(
+        P,
+        20,
+        [0.94, 0.97, 0.94, 0.97, 0.94, 0.97, 1.01].map((cpu) => ({ signals: sev({ cpu }) })),
+      ).last,
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    // 20 * 0.97 / 1.01; the jump 0.97 -> 1.01 is within twice the readings' scatter, so not extrapolated.
+    percent: 19.2,
+  },
+  {
+    name: 'a marginal breach after a reading already past the limit cuts again (trim while in flight)',
+    decide: () =>
+      run(
+        P,
+        20,
+        [0.94, 0.97, 0.94, 0.97, 0.94, 0.97, 1.01, 1.01].map((cpu) => ({ signals: sev({ cpu }) })),
+      ).last,
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    // The smallest cut (0.1 pp), floored onto the grid.
+    percent: 19.09,
+    message: ['trim 19.2 -> 19.09'],
   },
   // Bounds.
   {
@@ -396,14 +448,15 @@ const rows: readonly Row[] = [
   // Cooldown and dead time.
   {
     name: 'no raise during the cooldown after a cut',
-    decide: () => run(P, 20, [{ signals: sev({ cpu: 1.2 }) }, { signals: sev(), after: 149 }]).last,
+    // The derived cooldown is the settle time: propagation 5 s + window 120 s + scrape 15 s = 140 s.
+    decide: () => run(P, 20, [{ signals: sev({ cpu: 1.2 }) }, { signals: sev(), after: 139 }]).last,
     reason: 'Cooldown',
     action: 'hold',
     percent: 14,
   },
   {
-    name: 'the derived cooldown (window + interval) expires',
-    decide: () => run(P, 20, [{ signals: sev({ cpu: 1.2 }) }, { signals: sev(), after: 150 }]).last,
+    name: 'the derived cooldown (propagation + window + scrape) expires',
+    decide: () => run(P, 20, [{ signals: sev({ cpu: 1.2 }) }, { signals: sev(), after: 140 }]).last,
     reason: 'Headroom',
     action: 'increase',
     percent: (p) => p > 14,
@@ -459,16 +512,31 @@ const rows: readonly Row[] = [
     message: ['rising at a steady 20 %'],
   },
   {
-    name: 'a slow drift whose readings dip by less than the noise is met before it reaches the limit',
+    name: 'a slow steady drift over a window of readings is met before it reaches the limit',
+    // +0.005 a cycle: the trend counts once the readings span the window (120 s) and the rise stands out
+    // of the measured noise; the eighth reading projects past 0.98 by the next cycle.
+    decide: () =>
+      run(
+        P,
+        20,
+        [0.93, 0.935, 0.94, 0.945, 0.95, 0.955, 0.96, 0.965].map((cpu) => ({ signals: sev({ cpu }) })),
+      ).last,
+    reason: 'Settling',
+    action: 'decrease',
+    percent: 19.51,
+    message: ['rising at a steady 20 %', 'projects to severity 0.982'],
+  },
+  {
+    name: 'three readings of a slow drift are not yet a trend',
     decide: () =>
       run(P, 20, [
         { signals: sev({ cpu: 0.95 }) },
         { signals: sev({ cpu: 0.948 }) },
         { signals: sev({ cpu: 0.965 }) },
       ]).last,
-    reason: 'Settling',
-    action: 'decrease',
-    message: ['rising at a steady 20 %'],
+    reason: 'WithinTolerance',
+    action: 'hold',
+    percent: 20,
   },
   {
     name: 'flat readings just under the limit are held, not eased',
@@ -493,7 +561,7 @@ const rows: readonly Row[] = [
   },
   // Memory: breach level and write budget.
   {
-    name: 'near a remembered breach level raises only by a small additive step',
+    name: 'below a remembered breach level a raise goes at once to 90 % of it, no further',
     decide: () =>
       decide({
         now: T0,
@@ -506,9 +574,27 @@ const rows: readonly Row[] = [
       }),
     reason: 'Headroom',
     action: 'increase',
-    // The creep: the larger of half the step (0.5) and the smallest raise worth a write (3 % of 17).
-    percent: 17.51,
+    // The low edge: 20 * (1 - hysteresis * LAW.breachApproach) = 18, though the headroom allows more.
+    percent: 18,
     message: ['near the last breach at 20 %'],
+  },
+  {
+    name: 'above 90 % of a remembered breach level raises only by a small additive step',
+    decide: () =>
+      decide({
+        now: T0,
+        policy: P,
+        currentPercent: 15,
+        signals: sev({ cpu: 0.2, err: 0.05, lat: 0.2 }),
+        state: steadyState(15, T0 - 30_000, {
+          breach: { at: T0 - 60_000, percent: 16.5, signal: 'errorRate' },
+        }),
+      }),
+    reason: 'Headroom',
+    action: 'increase',
+    // The creep: the larger of half the step (0.5) and the smallest raise worth a write (3 % of 15).
+    percent: 15.5,
+    message: ['near the last breach at 16.5 %'],
   },
   {
     name: 'the breach level is forgotten after breachMemorySeconds',
@@ -617,6 +703,20 @@ describe('decide', () => {
     expect(Number.isInteger(Math.round(d.percent * 100))).toBe(true);
   });
 
+  // Known defect: above ~16.7 % the creep near a breach level is p * LAW.minRaiseShare exactly, and
+  // flooring it onto the 0.01 grid makes it smaller than that share, so ChangeTooSmall withholds it for
+  // ever. Remove `.fails` once the creep survives the grid.
+  it.fails('the creep near a remembered breach level is written at 18 % too', () => {
+    const d = decide({
+      now: T0,
+      policy: P,
+      currentPercent: 18,
+      signals: sev({ cpu: 0.2, err: 0.05, lat: 0.2 }),
+      state: steadyState(18, T0 - 30_000, { breach: { at: T0 - 60_000, percent: 20, signal: 'errorRate' } }),
+    });
+    expect(d.reason, d.message).toBe('Headroom');
+  });
+
   it('a trim from a percentage set off the grid by hand lands on the grid', () => {
     // Someone set 0.0134 % by hand; the smallest cut (0.01) from there is 0.0034, which is not a value to write.
     const pol = policy({
@@ -676,7 +776,7 @@ describe('decide', () => {
 
   it('keeps a steady percentage in the band without writing', () => {
     const steps: Step[] = Array.from({ length: 40 }, () => ({
-      signals: sev({ cpu: 0.93, err: 0.1, lat: 0.5 }),
+      signals: sev({ cpu: 0.96, err: 0.1, lat: 0.5 }),
     }));
     const { decisions } = run(P, 20, steps);
     expect(decisions.every((d) => d.action === 'hold' && d.reason === 'WithinTolerance')).toBe(true);
@@ -692,7 +792,8 @@ describe('decide', () => {
     const up = decisions.find((d) => d.action === 'increase');
     expect(up?.reason).toBe('Headroom');
     expect(up?.percent).toBeGreaterThan(20);
-    expect(up?.percent).toBeLessThanOrEqual((20 * 0.95) / 0.85);
+    // Toward the target severity, 1 - hysteresis * LAW.targetInBand = 0.97, and no further.
+    expect(up?.percent).toBe(Math.floor(((20 * (1 - 0.2 * LAW.targetInBand)) / 0.85) * 100) / 100);
   });
 
   it('follows falling production up to the load anchor when the readings still have room there', () => {
@@ -741,7 +842,8 @@ describe('decide', () => {
     const { decisions } = run(policy({ max: 100 }), 1, steps);
     const raises = decisions.flatMap((d, i) => (d.action === 'increase' ? [i] : []));
     expect(raises.length).toBeGreaterThan(2);
-    const settle = LAW.lagSeconds + 120 * LAW.settleVisibility;
+    // lag = propagation 5 s + half the 15 s scrape; then half the 120 s window.
+    const settle = 5 + 15 / 2 + 120 * LAW.settleVisibility;
     for (let i = 1; i < raises.length; i++) {
       expect(((raises[i] ?? 0) - (raises[i - 1] ?? 0)) * 30).toBeGreaterThanOrEqual(settle);
     }

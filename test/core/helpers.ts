@@ -7,6 +7,7 @@ import type {
   ControlPolicy,
   ControlSettings,
   Guardrails,
+  ObservationTiming,
   Signal,
   Signals,
 } from '../../src/core/types.js';
@@ -53,6 +54,8 @@ export interface Step {
   readonly after?: number;
   readonly signals?: Signals;
   readonly requestRate?: Signal;
+  /** Production requests/s of the mirrored route (feed-forward); absent = feedback only. */
+  readonly productionRate?: Signal;
   /** Overrides the percentage in effect (as if someone else changed it). */
   readonly current?: number | null;
 }
@@ -66,6 +69,7 @@ export function run(
   start: number | null,
   steps: readonly Step[],
   state?: ControllerState,
+  observation?: Partial<ObservationTiming>,
 ): { decisions: Decision[]; last: Decision; lastInput: DecideInput } {
   let now = T0;
   let current = start;
@@ -81,6 +85,8 @@ export function run(
       currentPercent: current,
       signals: step.signals ?? sev(),
       requestRate: step.requestRate,
+      productionRate: step.productionRate,
+      observation,
       state: carried,
     };
     const d = decide(input);

@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_WRITES_TRACKED, parseControllerState } from '../../src/core/decide.js';
-import type { CoreState } from '../../src/core/state.js';
+import {
+  type CoreState,
+  MAX_EQUIVALENT_PERCENT,
+  MAX_PRODUCTION_READINGS,
+  MAX_RECENT_READINGS,
+} from '../../src/core/state.js';
 
 const valid: CoreState = {
   version: 1,
@@ -21,8 +26,20 @@ const valid: CoreState = {
   cutAt: 1_767_225_000_000,
   blindSince: 1_767_225_500_000,
   blindEndedAt: 1_767_225_400_000,
-  curve: { cpuUtilization: [10.6, 0.6, 0.9], latencyP99Ms: [10.6, 0.41, 2.4] },
+  curve: {
+    cpuUtilization: [10.6, 0.6, 0.9, 1],
+    latencyP99Ms: [10.6, 0.41, 2.4, 0],
+    errorRate: [10.6, 0.2, 2],
+  },
   anchor: [28.4, 0.91],
+  prod: [
+    [0, 1210],
+    [30, 1195.5],
+  ],
+  basis: 1210,
+  held: 1195.5,
+  move: [40, 10, 1],
+  noise: [0.012, null, 0.03],
 };
 
 const with_ = (patch: Record<string, unknown>): unknown => ({ ...valid, ...patch });
@@ -66,8 +83,56 @@ const malformed: readonly Row[] = [
   },
   {
     name: 'too many readings',
-    input: with_({ recent: Array.from({ length: 4 }, (_, i) => [i, 5, 0.1, null, null]) }),
+    input: with_({
+      recent: Array.from({ length: MAX_RECENT_READINGS + 1 }, (_, i) => [i, 5, 0.1, null, null]),
+    }),
   },
+  {
+    name: 'a reading at an equivalent percentage beyond the cap',
+    input: with_({ recent: [[0, MAX_EQUIVALENT_PERCENT + 1, 0.1, null, null]] }),
+  },
+  {
+    name: 'a curve point with a measured flag other than 0 or 1',
+    input: with_({ curve: { cpuUtilization: [5, 0.5, 1, 2] } }),
+  },
+  { name: 'a curve point of five elements', input: with_({ curve: { cpuUtilization: [5, 0.5, 1, 1, 0] } }) },
+  {
+    name: 'more production readings than kept',
+    input: with_({ prod: Array.from({ length: MAX_PRODUCTION_READINGS + 1 }, (_, i) => [i * 30, 1000]) }),
+  },
+  { name: 'a production reading of the wrong length', input: with_({ prod: [[0, 1000, 1]] }) },
+  { name: 'a production reading of zero', input: with_({ prod: [[0, 0]] }) },
+  { name: 'a negative production reading', input: with_({ prod: [[0, -3]] }) },
+  { name: 'a non-finite production reading', input: with_({ prod: [[0, Number.POSITIVE_INFINITY]] }) },
+  { name: 'a negative production age', input: with_({ prod: [[-1, 1000]] }) },
+  {
+    name: 'production readings out of order',
+    input: with_({
+      prod: [
+        [30, 1000],
+        [0, 1000],
+      ],
+    }),
+  },
+  { name: 'production readings that are not a list', input: with_({ prod: { 0: 1000 } }) },
+  { name: 'a basis of zero', input: with_({ basis: 0 }) },
+  { name: 'a negative basis', input: with_({ basis: -1 }) },
+  { name: 'a non-finite basis', input: with_({ basis: Number.NaN }) },
+  { name: 'a basis given as text', input: with_({ basis: '1210' }) },
+  { name: 'a held production of zero', input: with_({ held: 0 }) },
+  { name: 'an infinite held production', input: with_({ held: Number.POSITIVE_INFINITY }) },
+  { name: 'a move of the wrong length', input: with_({ move: [40, 10] }) },
+  { name: 'a move with a negative age', input: with_({ move: [-1, 10, 1] }) },
+  { name: 'a move from a negative percentage', input: with_({ move: [40, -5, 1] }) },
+  {
+    name: 'a move from beyond the equivalent cap',
+    input: with_({ move: [40, MAX_EQUIVALENT_PERCENT + 1, 1] }),
+  },
+  { name: 'a move with a direction other than -1, 0 or 1', input: with_({ move: [40, 10, 0.5] }) },
+  { name: 'noise of the wrong length', input: with_({ noise: [0.01, null] }) },
+  { name: 'a negative noise', input: with_({ noise: [-0.01, null, null] }) },
+  { name: 'a non-finite noise', input: with_({ noise: [Number.NaN, null, null] }) },
+  { name: 'noise that is an object', input: with_({ noise: { cpuUtilization: 0.01 } }) },
   { name: 'a reading with a negative severity', input: with_({ recent: [[0, 5, -0.1, null, null]] }) },
   { name: 'a reading with a severity given as text', input: with_({ recent: [[0, 5, '0.1', null, null]] }) },
   {
@@ -95,6 +160,19 @@ describe('parseControllerState', () => {
   it('accepts a complete state, as an object and as JSON text', () => {
     expect(parseControllerState(valid)).toEqual(valid);
     expect(parseControllerState(JSON.stringify(valid))).toEqual(valid);
+  });
+
+  it('accepts each new field on its own, and an unmeasured curve point of three elements', () => {
+    const minimal = { version: 1, at: 0, percent: 0, track: [[165, 0]], recent: [], writesAgo: [] };
+    for (const key of ['prod', 'basis', 'held', 'move', 'noise', 'curve'] as const) {
+      const one = { ...minimal, [key]: valid[key] };
+      expect(parseControllerState(one), key).toEqual(one);
+    }
+    const full = {
+      ...minimal,
+      recent: Array.from({ length: MAX_RECENT_READINGS }, (_, i) => [i, 5, 0.1, null, null]),
+    };
+    expect(parseControllerState(full)).toEqual(full);
   });
 
   it('accepts a minimal state', () => {

@@ -1,0 +1,267 @@
+/**
+ * What the reworked law adds: dead time from the observation timing, production feed-forward, the
+ * proportional cut of a marginal breach, and trends judged against each signal's measured noise.
+ */
+import { describe, expect, it } from 'vitest';
+import { type Decision, decide } from '../../src/core/decide.js';
+import type { CoreState } from '../../src/core/state.js';
+import type { ObservationTiming } from '../../src/core/types.js';
+import { policy, run, type Step, sev, T0, value } from './helpers.js';
+
+const P = policy();
+
+/** Cycles of steady readings in the hold band (above the top-up threshold) at a steady production. */
+const steadyAt = (cpu: number, production: number, n = 6): Step[] =>
+  Array.from({ length: n }, () => ({ signals: sev({ cpu }), productionRate: value(production) }));
+
+const raiseIndices = (ds: readonly Decision[]): number[] =>
+  ds.flatMap((d, i) => (d.action === 'increase' ? [i] : []));
+
+describe('dead time from the observation timing', () => {
+  // Fast: 1 s scrapes, a 20 s window, 5 s cycles, 5 s propagation. Slow: every figure 15 times longer.
+  const fast = {
+    pol: policy({ max: 100, windowSeconds: 20, intervalSeconds: 5 }),
+    obs: { scrapeIntervalSeconds: 1, propagationSeconds: 5 },
+  };
+  const slow = {
+    pol: policy({ max: 100, windowSeconds: 300, intervalSeconds: 75 }),
+    obs: { scrapeIntervalSeconds: 15, propagationSeconds: 75 },
+  };
+  const headroom: Step[] = Array.from({ length: 12 }, () => ({
+    signals: sev({ cpu: 0.1, err: 0.1, lat: 0.1 }),
+  }));
+
+  it.each([
+    ['1 s scrapes and a 20 s window', fast, 20],
+    ['15 s scrapes, 75 s propagation and a 300 s window', slow, 300],
+  ] as const)('raises settle for the lag plus half the window at %s', (_, scale, everyS) => {
+    const { decisions } = run(scale.pol, 1, headroom, undefined, scale.obs);
+    const raises = raiseIndices(decisions);
+    // lag = propagation + scrape / 2, then half the window: 5.5 + 10 s (fast), 82.5 + 150 s (slow); the
+    // next cycle after that is 4 intervals on, at both scales.
+    expect(raises).toEqual([0, 4, 8]);
+    expect(raises.map((i) => i * scale.pol.intervalSeconds)).toEqual([0, everyS, 2 * everyS]);
+    for (const [i, d] of decisions.entries()) {
+      if (!raises.includes(i)) expect(d.reason, d.message).toBe('Settling');
+    }
+  });
+
+  it.each([
+    ['fast', fast, 5 + 20 + 1],
+    ['slow', slow, 75 + 300 + 15],
+  ] as const)(
+    'the derived cooldown at the %s scale is propagation + window + scrape',
+    (_, scale, cooldownS) => {
+      const cut: Step = { signals: sev({ cpu: 1.5 }) };
+      const early = run(
+        scale.pol,
+        20,
+        [cut, { signals: sev(), after: cooldownS - 1 }],
+        undefined,
+        scale.obs,
+      ).last;
+      expect(early.reason, early.message).toBe('Cooldown');
+      const late = run(scale.pol, 20, [cut, { signals: sev(), after: cooldownS }], undefined, scale.obs).last;
+      expect(late.reason, late.message).toBe('Headroom');
+    },
+  );
+
+  it('an absent or nonsensical observation falls back to 15 s scrapes and 5 s propagation', () => {
+    const steps: Step[] = [{ signals: sev({ cpu: 1.2 }) }, ...headroom.slice(0, 8)];
+    const defaults = run(P, 20, steps, undefined, { scrapeIntervalSeconds: 15, propagationSeconds: 5 });
+    const other = run(P, 20, steps, undefined, { scrapeIntervalSeconds: 1, propagationSeconds: 0 });
+    const variants: Array<Partial<ObservationTiming> | undefined> = [
+      undefined,
+      {},
+      { scrapeIntervalSeconds: Number.NaN, propagationSeconds: Number.POSITIVE_INFINITY },
+    ];
+    for (const obs of variants) {
+      expect(run(P, 20, steps, undefined, obs).decisions).toEqual(defaults.decisions);
+    }
+    // The timing matters: a faster observation gives other decisions, so the comparison above is not empty.
+    expect(other.decisions).not.toEqual(defaults.decisions);
+  });
+});
+
+describe('production feed-forward', () => {
+  it('production doubling under readings at the target is met by a decrease in the same cycle', () => {
+    const { decisions } = run(P, 20, [
+      ...steadyAt(0.96, 1000),
+      { signals: sev({ cpu: 0.96 }), productionRate: value(2000) },
+    ]);
+    expect(decisions.slice(0, 6).every((d) => d.action === 'hold')).toBe(true);
+    const d = decisions[6];
+    expect(d?.reason, d?.message).toBe('FollowProduction');
+    expect(d?.action).toBe('decrease');
+    expect(d?.mode).toBe('FeedForward');
+    // The readings reflect the mean production over their window (part of it already doubled): ×1.33,
+    // projected to severity 1.28 at 20 %, brought back to the target 0.97.
+    expect(d?.percent).toBe(15.15);
+    expect(d?.message).toContain('production up');
+  });
+
+  it('production halving under readings in the band is followed up once three readings agree', () => {
+    const low: Step[] = Array.from({ length: 3 }, () => ({
+      signals: sev({ cpu: 0.9 }),
+      productionRate: value(500),
+    }));
+    const { decisions } = run(P, 20, [...steadyAt(0.9, 1000), ...low]);
+    // One or two low readings may be a missed scrape: no raise on them.
+    expect(decisions.slice(6, 8).some((d) => d.action === 'increase')).toBe(false);
+    const d = decisions[8];
+    expect(d?.reason, d?.message).toBe('FollowProduction');
+    expect(d?.action).toBe('increase');
+    // The load of 20 % at 1000 req/s is 40 % at 500 req/s.
+    expect(d?.percent).toBe(40);
+    expect(d?.message).toContain('1000 -> 500 req/s');
+  });
+
+  it('following production up stops at maxPercent', () => {
+    const low: Step[] = Array.from({ length: 3 }, () => ({
+      signals: sev({ cpu: 0.9 }),
+      productionRate: value(500),
+    }));
+    const d = run(policy({ max: 30 }), 20, [...steadyAt(0.9, 1000), ...low]).last;
+    expect(d.reason, d.message).toBe('FollowProduction');
+    expect(d.percent).toBe(30);
+  });
+
+  it('following production up spends the write budget and is withheld when it is spent', () => {
+    const low: Step[] = Array.from({ length: 3 }, () => ({
+      signals: sev({ cpu: 0.9 }),
+      productionRate: value(500),
+    }));
+    // One raise an hour: the top-up in the band spends it, so the later follow-up must wait.
+    const spent = run(policy({ control: { maxWritesPerHour: 1 } }), 20, [...steadyAt(0.9, 1000), ...low]);
+    expect(spent.decisions.filter((d) => d.action === 'increase')).toHaveLength(1);
+    expect(spent.last.reason, spent.last.message).toBe('WriteBudget');
+    expect(spent.last.action).toBe('hold');
+    const free = run(P, 20, [...steadyAt(0.9, 1000), ...low]).decisions;
+    const up = free.find((d) => d.reason === 'FollowProduction' && d.action === 'increase');
+    expect(up?.state.writesAgo[0]).toBe(0);
+  });
+
+  it('a single low production reading does not raise', () => {
+    const { decisions } = run(P, 20, [
+      ...steadyAt(0.96, 1000),
+      { signals: sev({ cpu: 0.96 }), productionRate: value(300) },
+      ...steadyAt(0.96, 1000, 3),
+    ]);
+    expect(
+      decisions.every((d) => d.action === 'hold'),
+      decisions.map((d) => d.message).join('\n'),
+    ).toBe(true);
+  });
+
+  it('without a production rate the law runs on feedback alone, as it does with an unusable one', () => {
+    const steps: Step[] = [
+      { signals: sev({ cpu: 1.2 }) },
+      { signals: sev(), after: 140 },
+      { signals: sev({ cpu: 0.96 }) },
+    ];
+    const plain = run(P, 20, steps);
+    expect(plain.decisions.every((d) => d.mode === 'FeedbackOnly')).toBe(true);
+    expect(
+      plain.decisions.every(
+        (d) => (d.state as CoreState).basis === undefined && (d.state as CoreState).prod === undefined,
+      ),
+    ).toBe(true);
+    for (const bad of [
+      value(Number.NaN),
+      value(0),
+      value(-5),
+      { kind: 'absent', reason: 'NoSeries' } as const,
+    ]) {
+      const withBad = run(
+        P,
+        20,
+        steps.map((s) => ({ ...s, productionRate: bad })),
+      );
+      expect(withBad.decisions).toEqual(plain.decisions);
+    }
+    const fed = run(
+      P,
+      20,
+      steps.map((s) => ({ ...s, productionRate: value(1000) })),
+    );
+    expect(fed.decisions.every((d) => d.mode === 'FeedForward')).toBe(true);
+  });
+});
+
+describe('breaches near the limit', () => {
+  it('a marginal breach after a reading within the limit is cut in proportion, not by 30 %', () => {
+    const d = run(
+      P,
+      20,
+      [0.94, 0.97, 0.94, 0.97, 0.94, 0.97, 1.01].map((cpu) => ({ signals: sev({ cpu }) })),
+    ).last;
+    expect(d.reason, d.message).toBe('GuardrailBreached');
+    // 20 * 0.97 / 1.01 = 19.2; the old law cut to 14.
+    expect(d.percent).toBe(19.2);
+  });
+
+  it('the same reading after quiet readings is a jump beyond the noise: extrapolated and cut in full', () => {
+    const d = run(
+      P,
+      20,
+      [0.96, 0.96, 0.96, 0.96, 0.96, 0.96, 1.01].map((cpu) => ({ signals: sev({ cpu }) })),
+    ).last;
+    expect(d.reason, d.message).toBe('GuardrailBreached');
+    expect(d.message).toContain('estimated 1.16');
+    expect(d.percent).toBe(14);
+  });
+
+  it('a marginal breach with no reading before it still cuts by 30 %', () => {
+    const d = run(P, 20, [{ signals: sev({ cpu: 1.04 }) }]).last;
+    expect(d.percent).toBe(14);
+  });
+});
+
+describe('trends against the measured noise', () => {
+  it('readings alternating by ±2.5 % around a slow rise are noise: no ease', () => {
+    const cpus = [0.9, 0.95, 0.91, 0.96, 0.92, 0.97, 0.93, 0.975];
+    const { decisions } = run(
+      P,
+      20,
+      cpus.map((cpu) => ({ signals: sev({ cpu }) })),
+    );
+    expect(
+      decisions.every((d) => d.action === 'hold'),
+      decisions.map((d) => d.message).join('\n'),
+    ).toBe(true);
+    expect((decisions.at(-1)?.state as CoreState | undefined)?.noise?.[0]).toBeGreaterThan(0.02);
+  });
+
+  it('the same rise without the alternation is a drift: eased before the limit', () => {
+    const cpus = [0.93, 0.935, 0.94, 0.945, 0.95, 0.955, 0.96, 0.965];
+    const d = run(
+      P,
+      20,
+      cpus.map((cpu) => ({ signals: sev({ cpu }) })),
+    ).last;
+    expect(d.action, d.message).toBe('decrease');
+    expect(d.message).toContain('rising at a steady');
+  });
+});
+
+describe('decide with extreme inputs', () => {
+  it('never throws or returns NaN for nonsense timings and production rates', () => {
+    const timings = [0, -1, Number.NaN, 1e9, Number.POSITIVE_INFINITY, 1e-9];
+    for (const scrape of timings) {
+      for (const prop of timings) {
+        for (const rate of [Number.NaN, 0, -1, 1e-300, 1e300, 500]) {
+          const d = decide({
+            now: T0,
+            policy: P,
+            currentPercent: 20,
+            signals: sev({ cpu: 0.5 }),
+            productionRate: value(rate),
+            observation: { scrapeIntervalSeconds: scrape, propagationSeconds: prop },
+            state: undefined,
+          });
+          expect(Number.isFinite(d.percent)).toBe(true);
+        }
+      }
+    }
+  });
+});

@@ -189,7 +189,9 @@ function carryCurve(
   if (curve === undefined) return undefined;
   const out: Partial<Record<SignalName, CurvePoint>> = {};
   for (const [name, point] of Object.entries(curve) as Array<[SignalName, CurvePoint]>) {
-    out[name] = [round(carried(point[0]), 2), point[1], point[2], point[3] ?? 0];
+    // A point carried below the grid (production grew a hundredfold) says nothing any more: dropped.
+    const at = round(carried(point[0]), 2);
+    if (at > 0) out[name] = [at, point[1], point[2], point[3] ?? 0];
   }
   return out;
 }
@@ -404,7 +406,7 @@ export function decide(input: DecideInput): Decision {
   if (basis !== undefined) state = { ...state, basis: sig(basis) };
   const moved: CoreState['move'] =
     changed && out.reason !== 'FollowProduction'
-      ? [0, round(p, 2), Math.sign(percent - p)]
+      ? [0, round(pIn, 2), Math.sign(percent - pIn)]
       : move !== undefined && move[0] < horizonS
         ? [round(move[0], 1), round(Math.min(MAX_EQUIVALENT_PERCENT, move[1]), 2), move[2]]
         : undefined;

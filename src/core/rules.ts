@@ -567,7 +567,9 @@ function raise(ctx: Context): Outcome {
       at !== undefined &&
       (at * level) / p <= 1 - cfg.hysteresis;
     if (!stale && p < highEdge && to > lowEdge) {
-      const creep = p + Math.max(cfg.step / 2, cfg.minChange, LAW.quantumPercent, p * LAW.minRaiseShare);
+      // Rounded up onto the grid, so that the smallest raise worth a write survives the grid.
+      const creep =
+        p + ceilQ(Math.max(cfg.step / 2, cfg.minChange, LAW.quantumPercent, p * raiseShareNeeded(ctx)));
       to = Math.min(to, Math.max(lowEdge, creep));
       near = `, near the last breach at ${pct(level)} %`;
     }
@@ -578,7 +580,8 @@ function raise(ctx: Context): Outcome {
   // last step to maxPercent is exempt from the relative threshold so the bound can be reached.
   const tooSmall = to - p < Math.max(cfg.minChange, LAW.quantumPercent / 2);
   const share = raiseShareNeeded(ctx);
-  if (tooSmall || (to < cfg.hi && to - p < p * share)) {
+  // (With a hair of tolerance: a raise of exactly the smallest share must not fail on binary rounding.)
+  if (tooSmall || (to < cfg.hi && to - p < p * share - 1e-9)) {
     const least = Math.max(cfg.minChange, p * share);
     return hold(ctx, 'ChangeTooSmall', `${head}: raise ${pct(p)} -> ${pct(to)} is below ${pct(least)} pp`);
   }

@@ -11,7 +11,6 @@ import {
   parseControllerState,
 } from '../../src/core/decide.js';
 import { DEFAULT_CONTROL } from '../../src/core/defaults.js';
-import type { CoreState } from '../../src/core/state.js';
 import {
   ABSENT_REASONS,
   type ControllerState,
@@ -231,19 +230,6 @@ function allFinite(x: unknown): boolean {
  */
 const STATE_BYTES = 1024;
 
-/**
- * Known defects of the core (see the `.fails` tests below): a state holding a `move` from a negative
- * percentage, or a curve point carried to 0 %, is one its own parser rejects. Every other state must
- * round-trip exactly.
- */
-function knownDefect(state: ControllerState): boolean {
-  const s = state as CoreState;
-  return (
-    (s.move !== undefined && s.move[1] < 0) ||
-    Object.values(s.curve ?? {}).some((point) => point !== undefined && point[0] <= 0)
-  );
-}
-
 function policyOf(): ControlPolicy {
   return {
     bounds: { minPercent: 0, maxPercent: 50 },
@@ -411,7 +397,6 @@ describe('decide invariants', () => {
         for (const [, d] of play(policy, start, steps, observation)) {
           const text = JSON.stringify(d.state);
           expect(text.length).toBeLessThan(STATE_BYTES);
-          if (knownDefect(d.state)) continue;
           expect(parseControllerState(JSON.parse(text))).toEqual(d.state);
         }
       }),
@@ -419,10 +404,8 @@ describe('decide invariants', () => {
     );
   });
 
-  // Known defect: decide() records the raw current percentage in `move`, so a negative one written by
-  // someone else (-5) yields a state its own parser rejects; the next cycle then starts afresh. Remove
-  // `.fails` once the core clamps it.
-  it.fails('a state made after someone set a negative percentage round-trips too', () => {
+  // A negative percentage written by someone else (-5) must not leave a state its own parser rejects.
+  it('a state made after someone set a negative percentage round-trips too', () => {
     const pol = { ...policyOf(), bounds: { minPercent: 1, maxPercent: 50 } };
     const [[, d]] = play(pol, -5, [
       { dt: 0, signals: {}, requestRate: undefined, productionRate: undefined, external: undefined },
@@ -430,10 +413,9 @@ describe('decide invariants', () => {
     expect(parseControllerState(JSON.stringify(d.state))).toEqual(d.state);
   });
 
-  // Known defect: carryCurve rounds a curve point carried to a higher production to 0.01 %, so at a low
-  // percentage a production rise rounds it to 0 %, which parseControllerState rejects (points must be
-  // > 0). Remove `.fails` once the core keeps such points positive or drops them.
-  it.fails('a curve point carried through a large production rise stays a valid state', () => {
+  // A curve point carried through a large production rise would round to 0 %, which the parser rejects:
+  // the core drops it instead.
+  it('a curve point carried through a large production rise stays a valid state', () => {
     const pol = { ...policyOf(), guardrails: { latencyP99Ms: 10 } };
     const quiet = { latencyP99Ms: { kind: 'value', value: 1 } as const };
     const played = play(pol, 0.1, [
@@ -469,7 +451,6 @@ describe('decide invariants', () => {
         const last = played[played.length - 1];
         if (last === undefined) return;
         const [input, d] = last;
-        if (knownDefect(d.state)) return;
         const next: DecideInput = { ...input, now: input.now + 30_000, state: d.state };
         const viaJson: DecideInput = { ...next, state: parseControllerState(JSON.stringify(d.state)) };
         expect(decide(viaJson)).toEqual(decide(next));

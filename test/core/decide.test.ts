@@ -703,10 +703,9 @@ describe('decide', () => {
     expect(Number.isInteger(Math.round(d.percent * 100))).toBe(true);
   });
 
-  // Known defect: above ~16.7 % the creep near a breach level is p * LAW.minRaiseShare exactly, and
-  // flooring it onto the 0.01 grid makes it smaller than that share, so ChangeTooSmall withholds it for
-  // ever. Remove `.fails` once the creep survives the grid.
-  it.fails('the creep near a remembered breach level is written at 18 % too', () => {
+  // Above ~16.7 % the creep near a breach level is the smallest raise worth a write exactly; on the 0.01
+  // grid it must still be written, not withheld by ChangeTooSmall for ever.
+  it('the creep near a remembered breach level is written at 18 % too', () => {
     const d = decide({
       now: T0,
       policy: P,

@@ -12,7 +12,6 @@
  * core. Nothing is tuned here: it only measures.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { realpathSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -54,6 +53,7 @@ import {
   trackingController,
   trueOracle,
 } from './contenders.js';
+import { isEntryPoint } from './entry.js';
 
 const SELF = fileURLToPath(import.meta.url);
 export const OUT_DIR = join(dirname(SELF), 'out');
@@ -1247,17 +1247,7 @@ async function main(): Promise<void> {
   process.stderr.write(`runtime ${runtimeSeconds.toFixed(1)} s; written ${written.join(', ')}\n`);
 }
 
-function isEntryPoint(): boolean {
-  const arg = process.argv[1];
-  if (arg === undefined) return false;
-  try {
-    return realpathSync(arg) === realpathSync(SELF);
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(SELF)) {
   if (process.argv.includes('--worker')) {
     serveTasks();
   } else {

@@ -14,7 +14,6 @@
  * one JSON line per ground-truth sample (every tick) and one per daemon decision.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -28,6 +27,7 @@ import { buildScenario, isScenarioName, type ScenarioName } from '../src/sim/sce
 import { FakeApiServer, type JsonObject } from '../test/support/fake-apiserver.js';
 import { PRIMARY_ROUTE, virtualService } from '../test/support/kube-fixtures.js';
 import { freePort } from '../test/support/prometheus.js';
+import { isEntryPoint } from './entry.js';
 import { type LiveFigures, liveFigures } from './live/figures.js';
 import type { TruthRow } from './live/plant.js';
 import type { PlantProcessConfig } from './live/plant-process.js';
@@ -596,17 +596,7 @@ async function main(): Promise<void> {
   if (result.processes.some((p) => !p.gone)) process.exitCode = 1;
 }
 
-function isEntryPoint(): boolean {
-  const arg = process.argv[1];
-  if (arg === undefined) return false;
-  try {
-    return realpathSync(arg) === realpathSync(SELF);
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(SELF)) {
   main().catch(async (err: unknown) => {
     await stopAll();
     process.stderr.write(`bench:live: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

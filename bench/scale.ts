@@ -14,7 +14,7 @@
  * on the command line. API request counts come from the fake server here, over the IPC channel.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readdirSync, realpathSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -44,6 +44,7 @@ import {
   type TestPrometheus,
   type WorkloadData,
 } from '../test/support/prometheus.js';
+import { isEntryPoint } from './entry.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
@@ -1121,17 +1122,7 @@ async function main(): Promise<void> {
   process.stderr.write(`written to ${join(OUT_DIR, 'scale.md')} and scale.json\n`);
 }
 
-function isEntryPoint(): boolean {
-  const arg = process.argv[1];
-  if (arg === undefined) return false;
-  try {
-    return realpathSync(arg) === realpathSync(SELF);
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(SELF)) {
   main().catch(async (err: unknown) => {
     await stopAll();
     process.stderr.write(`bench:scale: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

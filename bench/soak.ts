@@ -17,7 +17,6 @@
  * samples happen here, in-process) and the daemon as a child process, so the daemon's memory is its own.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -40,6 +39,7 @@ import {
   type TestPrometheus,
   type WorkloadData,
 } from '../test/support/prometheus.js';
+import { isEntryPoint } from './entry.js';
 import { fleet, policyYaml, virtualServiceOf } from './scale.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -830,17 +830,7 @@ async function main(): Promise<void> {
   }
 }
 
-function isEntryPoint(): boolean {
-  const arg = process.argv[1];
-  if (arg === undefined) return false;
-  try {
-    return realpathSync(arg) === realpathSync(SELF);
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(SELF)) {
   main().catch(async (err: unknown) => {
     await stopAll();
     process.stderr.write(`bench:soak: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -233,6 +233,7 @@ export function decide(input: DecideInput): Decision {
   // rise must be met at once), one below it waits until the next readings confirm it. A short window
   // reads low after a missed scrape, and a low production would carry every reading to a higher
   // percentage: the risky way.
+  const smoothed = smoothProduction(prod);
   const ppNow =
     ppRead !== undefined ? Math.max(ppRead, median(prod.slice(0, 3).map(([, r]) => r))) : undefined;
   const basis = ppNow ?? prevBasis;
@@ -277,7 +278,7 @@ export function decide(input: DecideInput): Decision {
   const span =
     ppNow !== undefined
       ? productionOverSpan(
-          smoothProduction(prod),
+          smoothed,
           cfg.scrapeS / 2,
           cfg.windowS,
           cfg.scrapeS,
@@ -349,8 +350,8 @@ export function decide(input: DecideInput): Decision {
     productionGrowth: ppNow !== undefined && span !== undefined && span > 0 ? ppNow / span : 1,
     noise,
     productionNow: ppNow ?? 0,
-    productionLanding: ppNow !== undefined ? productionLanding(smoothProduction(prod), cfg) : undefined,
-    production: smoothProduction(prod),
+    productionLanding: ppNow !== undefined ? productionLanding(smoothed, cfg) : undefined,
+    production: smoothed,
     feedForward: ppNow !== undefined,
   };
 

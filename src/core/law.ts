@@ -98,13 +98,6 @@ export const LAW = {
    */
   noiseMargin: 2,
   /**
-   * A trend counts when each reading is at least the one before minus this (in severity), and the newest is
-   * above the oldest: a slow drift (capacity ramping down, production climbing) moves less per interval
-   * than the noise of one reading, so strictly rising triples of it are rare and the drift showed only as
-   * a breach.
-   */
-  trendSlack: 0.01,
-  /**
    * A steady rise is met with a decrease once it projects above this severity by the next cycle, not only
    * above the limit: the projection is linear while the readings lag the truth by half a window, and a drift
    * often accelerates (severity goes with 1 / capacity), so waiting for the projection to cross 1 was late.

@@ -3,7 +3,7 @@
  * against the oracle, on the same scenarios, seeds and plant, over a grid of observation time scales
  * (scrape interval × evaluation interval and rate window). Run:
  * `npx tsx bench/control.ts [--seeds 10] [--duration 2h] [--quick] [--scenarios steady,surge]
- * [--scales 1/5/20,15/30/120] [--jobs N]` (= `npm run bench:control`).
+ * [--scales 1/5/20,15/30/120] [--production-noise 0.05] [--jobs N]` (= `npm run bench:control`).
  *
  * Prints the summary per time scale and for the whole grid, the targets, one overview table and one detail
  * table (every figure per scenario and contender) per time scale, and writes them to bench/out/control.md,
@@ -37,6 +37,7 @@ import {
   scenarioPolicy,
   scheduleAt,
   type TimeScale,
+  withProductionNoise,
 } from '../src/sim/index.js';
 import {
   DEFAULT_FLAGGER,
@@ -142,9 +143,17 @@ export interface ControlOptions {
   readonly durationSeconds: number;
   readonly scenarios: readonly ScenarioName[];
   readonly scales: readonly TimeScale[];
+  /**
+   * ± share of production noise added to every scenario's traffic (a clipped Ornstein-Uhlenbeck process
+   * correlated over 10 s, as in the live loop); 0 = the scenarios' traffic as built.
+   */
+  readonly productionNoise: number;
   /** Processes to run in; 1 = in this process. */
   readonly jobs: number;
 }
+
+/** Default production noise: what the live loop applies, and what real traffic looks like at 1 s. */
+export const DEFAULT_PRODUCTION_NOISE = 0.05;
 
 /** Thrown for an invalid command-line option; the message names the option and the value. */
 export class ControlOptionError extends Error {
@@ -191,6 +200,7 @@ export function parseOptions(argv: readonly string[]): ControlOptions {
     quick?: boolean;
     scenarios?: string;
     scales?: string;
+    'production-noise'?: string;
     jobs?: string;
   };
   try {
@@ -202,6 +212,7 @@ export function parseOptions(argv: readonly string[]): ControlOptions {
         quick: { type: 'boolean', default: false },
         scenarios: { type: 'string' },
         scales: { type: 'string' },
+        'production-noise': { type: 'string' },
         jobs: { type: 'string' },
       },
       strict: true,
@@ -255,7 +266,16 @@ export function parseOptions(argv: readonly string[]): ControlOptions {
       );
     }
   }
-  return { seeds, durationSeconds, scenarios, scales, jobs };
+  let productionNoise: number = DEFAULT_PRODUCTION_NOISE;
+  if (values['production-noise'] !== undefined) {
+    productionNoise = Number(values['production-noise']);
+    if (!(Number.isFinite(productionNoise) && productionNoise >= 0 && productionNoise <= 0.5)) {
+      throw new ControlOptionError(
+        `bench:control: --production-noise: must be a share in 0..0.5 such as 0.05 (got ${values['production-noise']})`,
+      );
+    }
+  }
+  return { seeds, durationSeconds, scenarios, scales, productionNoise, jobs };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -318,6 +338,8 @@ export interface Task {
   readonly scenario: ScenarioName;
   readonly seed: number;
   readonly durationSeconds: number;
+  /** ± share of production noise (see ControlOptions); absent = none. */
+  readonly productionNoise?: number;
   /** Keep the percentage over time of every contender, for the chart. */
   readonly plot: boolean;
 }
@@ -334,7 +356,14 @@ export interface TaskResult {
  */
 export function runTask(task: Task): TaskResult {
   const { scale, seed, durationSeconds } = task;
-  const scenario = buildScenario(task.scenario, seed, durationSeconds);
+  const built = buildScenario(task.scenario, seed, durationSeconds);
+  const scenario =
+    (task.productionNoise ?? 0) > 0
+      ? {
+          ...built,
+          plant: withProductionNoise(built.plant, seed, 0, durationSeconds, task.productionNoise ?? 0),
+        }
+      : built;
   const first = runContender('static-10', scenario, seed, durationSeconds, 0, scale);
   const bestStatic = quantiseDown(first.summary.minOraclePercent);
   const results = new Map<ContenderId, SimResult>([['static-10', first]]);
@@ -378,6 +407,7 @@ export function tasksOf(options: ControlOptions): Task[] {
           scenario,
           seed,
           durationSeconds: options.durationSeconds,
+          productionNoise: options.productionNoise,
           plot: scenario === 'capacity-drop' && seed === 1 && scaleId(scale) === plotScale,
         });
       }
@@ -1009,7 +1039,10 @@ export function formatReport(results: ControlResults, info: RunInfo = {}, detail
   const passed = verdicts.filter((v) => v.pass).length;
   const head =
     `${options.seeds} seeds × ${options.scenarios.length} scenarios × ${options.scales.length} time scales × ` +
-    `${CONTENDER_IDS.length} contenders, ${formatDuration(options.durationSeconds)} simulated each` +
+    `${CONTENDER_IDS.length} contenders, ${formatDuration(options.durationSeconds)} simulated each, ` +
+    (options.productionNoise > 0
+      ? `production traffic ±${f0(options.productionNoise * 100)} % noise (correlated over 10 s)`
+      : 'no production noise') +
     (info.runtimeSeconds === undefined
       ? '.'
       : `; runtime ${info.runtimeSeconds.toFixed(0)} s in ${options.jobs} process${options.jobs === 1 ? '' : 'es'} on ${cpus()[0]?.model.trim() ?? 'unknown CPU'}.`) +

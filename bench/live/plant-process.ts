@@ -13,8 +13,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Guardrails } from '../../src/core/types.js';
 import { EXPOSITION_CONTENT_TYPE, type ExpositionNames } from '../../src/sim/exposition.js';
-import { buildScenario, type ScenarioName } from '../../src/sim/scenarios.js';
-import { LivePlant, routeMirrorPercent, withProductionNoise } from './plant.js';
+import { buildScenario, type ScenarioName, withProductionNoise } from '../../src/sim/scenarios.js';
+import { LivePlant, routeMirrorPercent } from './plant.js';
 import { adaptScenario } from './scenario.js';
 
 /** What the parent passes in LIVE_PLANT. */

@@ -20,13 +20,11 @@ import {
   type Plant,
   type PlantConfig,
   productionRps,
-  type Schedule,
   safeUtilisation,
   scheduleAt,
   trueSignals,
   utilisationOf,
 } from '../../src/sim/plant.js';
-import { createRandom, streamSeed } from '../../src/sim/random.js';
 
 /** What the live plant needs besides its configuration. */
 export interface LivePlantOptions {
@@ -63,35 +61,6 @@ export interface TruthRow {
   readonly errors: number;
   readonly p99: number;
   readonly breach: boolean;
-}
-
-/**
- * Production traffic with multiplicative noise of at most ±`amplitude`, correlated over `correlationSeconds`
- * (a clipped Ornstein-Uhlenbeck process, one point a second), folded into the traffic's multiplier schedule
- * so that the plant, the exported production counter and the oracle all see the same traffic.
- */
-export function withProductionNoise(
-  config: PlantConfig,
-  seed: number,
-  fromSeconds: number,
-  toSeconds: number,
-  amplitude: number,
-  correlationSeconds = 10,
-): PlantConfig {
-  if (amplitude <= 0) return config;
-  const rng = createRandom(streamSeed(seed, 'live-production-noise'));
-  const base = config.traffic.multiplier;
-  const a = Math.exp(-1 / correlationSeconds);
-  const sigma = amplitude / 2;
-  let x = 0;
-  const points: [number, number][] = [];
-  for (let t = Math.floor(fromSeconds); t <= Math.ceil(toSeconds) + 1; t++) {
-    x = a * x + sigma * Math.sqrt(1 - a * a) * rng.normal();
-    const noise = Math.max(-amplitude, Math.min(amplitude, x));
-    points.push([t, (base === undefined ? 1 : scheduleAt(base, t)) * (1 + noise)]);
-  }
-  const multiplier: Schedule = points;
-  return { ...config, traffic: { ...config.traffic, multiplier } };
 }
 
 /** The plant against the wall clock. */

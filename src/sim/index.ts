@@ -51,5 +51,6 @@ export {
   type Scenario,
   type ScenarioName,
   scenarioPolicy,
+  withProductionNoise,
 } from './scenarios.js';
 export { decideController, type NamedResult, simulate, simulateAll } from './simulate.js';

@@ -19,14 +19,13 @@ export function scheduleAt(schedule: Schedule, t: number): number {
   const first = schedule[0];
   if (first === undefined) throw new RangeError('schedule: must have at least one point (got none)');
   if (t < first[0]) return first[1];
-  // Largest index whose time is <= t; schedules are short, so a linear scan is cheapest.
+  // Largest index whose time is <= t, by bisection: a noisy traffic schedule has a point every second.
   let i = 0;
-  for (let j = schedule.length - 1; j >= 0; j--) {
-    const p = schedule[j];
-    if (p !== undefined && p[0] <= t) {
-      i = j;
-      break;
-    }
+  let hi = schedule.length - 1;
+  while (i < hi) {
+    const mid = (i + hi + 1) >> 1;
+    if ((schedule[mid]?.[0] ?? Number.POSITIVE_INFINITY) <= t) i = mid;
+    else hi = mid - 1;
   }
   const a = schedule[i];
   const b = schedule[i + 1];

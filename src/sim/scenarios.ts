@@ -13,6 +13,7 @@ import {
   type NoiseConfig,
   type PlantConfig,
   type Schedule,
+  scheduleAt,
 } from './plant.js';
 import { DEFAULT_OBSERVATION, type ObservationConfig } from './prometheus.js';
 import { createRandom, type Random, streamSeed } from './random.js';
@@ -320,4 +321,33 @@ export function describeScenario(name: ScenarioName): string {
  */
 export function buildScenario(name: ScenarioName, seed: number, durationSeconds: number): Scenario {
   return BUILDERS[name].build(seed, durationSeconds);
+}
+
+/**
+ * Production traffic with multiplicative noise of at most ±`amplitude`, correlated over `correlationSeconds`
+ * (a clipped Ornstein-Uhlenbeck process, one point a second), folded into the traffic's multiplier schedule
+ * so that the plant, the exported production counter and the oracle all see the same traffic.
+ */
+export function withProductionNoise(
+  config: PlantConfig,
+  seed: number,
+  fromSeconds: number,
+  toSeconds: number,
+  amplitude: number,
+  correlationSeconds = 10,
+): PlantConfig {
+  if (amplitude <= 0) return config;
+  const rng = createRandom(streamSeed(seed, 'live-production-noise'));
+  const base = config.traffic.multiplier;
+  const a = Math.exp(-1 / correlationSeconds);
+  const sigma = amplitude / 2;
+  let x = 0;
+  const points: [number, number][] = [];
+  for (let t = Math.floor(fromSeconds); t <= Math.ceil(toSeconds) + 1; t++) {
+    x = a * x + sigma * Math.sqrt(1 - a * a) * rng.normal();
+    const noise = Math.max(-amplitude, Math.min(amplitude, x));
+    points.push([t, (base === undefined ? 1 : scheduleAt(base, t)) * (1 + noise)]);
+  }
+  const multiplier: Schedule = points;
+  return { ...config, traffic: { ...config.traffic, multiplier } };
 }

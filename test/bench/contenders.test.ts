@@ -725,6 +725,12 @@ describe('the grid and parseOptions', () => {
     expect(parseOptions(['--jobs', '1']).jobs).toBe(1);
   });
 
+  it('--production-noise sets the noise on production traffic; 0.05 by default, 0 turns it off', () => {
+    expect(parseOptions([]).productionNoise).toBe(0.05);
+    expect(parseOptions(['--production-noise', '0']).productionNoise).toBe(0);
+    expect(parseOptions(['--production-noise', '0.1']).productionNoise).toBe(0.1);
+  });
+
   const bad = [
     {
       name: 'seeds not an integer',
@@ -764,6 +770,11 @@ describe('the grid and parseOptions', () => {
       message: 'at least 4 scrapes',
     },
     { name: 'jobs zero', argv: ['--jobs', '0'], message: '--jobs: must be an integer in 1..256 (got 0)' },
+    {
+      name: 'a production noise above one half',
+      argv: ['--production-noise', '0.9'],
+      message: '--production-noise: must be a share in 0..0.5 such as 0.05 (got 0.9)',
+    },
     { name: 'unknown option', argv: ['--seed', '3'], message: "'--seed'" },
   ];
   it.each(bad)('refuses $name', ({ argv, message }) => {
@@ -846,7 +857,14 @@ describe('summaries and targets', () => {
   function results(
     per: (scale: string, scenario: ScenarioName, id: ContenderId) => Partial<RunFigures>,
   ): ControlResults {
-    const options: ControlOptions = { seeds: 1, durationSeconds: 3600, scenarios, scales, jobs: 1 };
+    const options: ControlOptions = {
+      seeds: 1,
+      durationSeconds: 3600,
+      scenarios,
+      scales,
+      productionNoise: 0,
+      jobs: 1,
+    };
     return {
       options,
       cells: scales.flatMap((s) =>
@@ -934,7 +952,14 @@ describe('the benchmark machinery (smoke run: 1 seed, 20 minutes, two time scale
     { scrapeIntervalSeconds: 5, intervalSeconds: 15, windowSeconds: 60 },
     { scrapeIntervalSeconds: 15, intervalSeconds: 30, windowSeconds: 120 },
   ];
-  const options: ControlOptions = { seeds: 1, durationSeconds: 1200, scenarios, scales, jobs: 1 };
+  const options: ControlOptions = {
+    seeds: 1,
+    durationSeconds: 1200,
+    scenarios,
+    scales,
+    productionNoise: 0.05,
+    jobs: 1,
+  };
   const results = runControlBenchmark(options);
   const report = formatReport(results, { runtimeSeconds: 1.5, core: 'abc1234' });
   const printed = formatReport(results, { runtimeSeconds: 1.5 }, false);

@@ -125,16 +125,24 @@ function smoothProduction(prod: ReadonlyArray<readonly [number, number]>): Array
  * Production when a write made now lands, for decreases only: a rising production rate is a rate over a
  * window, so it trails the truth by half that window and half a scrape, and the write takes the
  * propagation to apply, and the next decision can act only an interval later. A rise that lasted two
- * readings and amounts to more than LAW.productionRise is carried over that lead, at most doubling the
+ * readings and amounts to more than LAW.productionRise and LAW.followNoise times production's noise is carried
+ * over that lead, at most doubling the
  * reading.
  */
-function productionLanding(prod: ReadonlyArray<readonly [number, number]>, cfg: Settings): number {
+function productionLanding(
+  prod: ReadonlyArray<readonly [number, number]>,
+  cfg: Settings,
+  noise: number,
+): number {
   const [a0, p0] = prod[0] ?? [0, 0];
   const older = prod[1];
   const oldest = prod[2];
   if (older === undefined || older[0] - a0 <= 0 || older[0] - a0 > 2 * cfg.intervalS + 1) return p0;
   // A rise counts when it has lasted two readings: one reading out of line is as likely a missed scrape.
-  if (oldest !== undefined && (older[1] <= oldest[1] || p0 - oldest[1] < LAW.productionRise * oldest[1])) {
+  // It must also stand out of production's own noise, which rises for a few readings as often as it falls:
+  // carried over the lead, a rise of noise would ease the percentage for nothing.
+  const least = Math.max(LAW.productionRise, LAW.followNoise * noise);
+  if (oldest !== undefined && (older[1] <= oldest[1] || p0 - oldest[1] < least * oldest[1])) {
     return p0;
   }
   const slope = (p0 - older[1]) / (older[0] - a0);
@@ -179,6 +187,26 @@ function updateNoise(
     out[i] = sig(old === null || old === undefined ? d : old + LAW.noiseWeight * (d - old));
   }
   return out as unknown as NonNullable<CoreState['noise']>;
+}
+
+/**
+ * Production's noise: a moving average of |ln(newest / previous)| over production readings one interval
+ * apart. Each new difference counts at most LAW.productionNoiseClip times the estimate (and at least
+ * LAW.productionNoiseFloor), so a surge, which is a change to follow and not noise, barely moves it.
+ */
+function updateProductionNoise(
+  prev: number | undefined,
+  ppRead: number | undefined,
+  prodOld: ReadonlyArray<readonly [number, number]>,
+  intervalS: number,
+): number | undefined {
+  const before = prodOld[0];
+  if (ppRead === undefined || before === undefined || !(before[1] > 0)) return prev;
+  if (Math.abs(before[0] - intervalS) > 0.5 * intervalS) return prev;
+  const d = Math.abs(Math.log(ppRead / before[1]));
+  if (prev === undefined) return sig(Math.min(d, LAW.productionNoiseFloor));
+  const clipped = Math.min(d, Math.max(LAW.productionNoiseClip * prev, LAW.productionNoiseFloor));
+  return sig(prev + LAW.noiseWeight * (clipped - prev));
 }
 
 /** The curve's points carried to the production now (see `basis`). */
@@ -324,6 +352,12 @@ export function decide(input: DecideInput): Decision {
     .slice(0, MAX_RECENT_READINGS);
   const curve = updateCurve(carryCurve(prev?.curve, carried), values, pEff, visibility);
   const noise = updateNoise((prev as CoreState | undefined)?.noise, reading, older, cfg.intervalS);
+  const prodNoise = updateProductionNoise(
+    (prev as CoreState | undefined)?.prodNoise,
+    ppRead,
+    prodOld,
+    cfg.intervalS,
+  );
 
   const ctx: Context = {
     cfg,
@@ -350,8 +384,13 @@ export function decide(input: DecideInput): Decision {
     productionGrowth: ppNow !== undefined && span !== undefined && span > 0 ? ppNow / span : 1,
     noise,
     productionNow: ppNow ?? 0,
-    productionLanding: ppNow !== undefined ? productionLanding(smoothed, cfg) : undefined,
+    productionLanding:
+      ppNow !== undefined
+        ? productionLanding(smoothed, cfg, (prev as CoreState | undefined)?.prodNoise ?? 0)
+        : undefined,
     production: smoothed,
+    // The noise known before this reading: a surge must not first raise the bar it is judged against.
+    productionNoise: (prev as CoreState | undefined)?.prodNoise ?? 0,
     feedForward: ppNow !== undefined,
   };
 
@@ -404,6 +443,7 @@ export function decide(input: DecideInput): Decision {
   const anchor = nextAnchor(ctx, out, changed);
   if (anchor !== undefined) state = { ...state, anchor };
   if (noise.some((x) => x !== null)) state = { ...state, noise };
+  if (prodNoise !== undefined) state = { ...state, prodNoise };
   if (basis !== undefined) state = { ...state, basis: sig(basis) };
   const moved: CoreState['move'] =
     changed && out.reason !== 'FollowProduction'

@@ -37,7 +37,7 @@ export const LAW = {
   /** A breach whose evidence is at most this severity is cut in proportion, not by 30 % or more. */
   marginalBreach: 1.05,
   /** Increases aim at this point of the hold band, as a share of its width below 1 (0.5 = the middle). */
-  targetInBand: 0.15,
+  targetInBand: 0.25,
   /** Raise again only when at least this share of the rate window reflects the previous change. */
   settleVisibility: 0.5,
   /** Readings are not extrapolated to more than this multiple of the percentage they reflect. */
@@ -82,6 +82,17 @@ export const LAW = {
   followShare: 0.05,
   /** ...and down when that moves it by at least this share: a smaller step, since it is for safety. */
   followDownShare: 0.03,
+  /**
+   * With a production rate, readings count as taken at the percentage in effect when the load they stand
+   * for is within this share of it: production noise between a window and now moves them that much.
+   */
+  settledLoadShare: 0.1,
+  /** Production follows a move only beyond this many times production's noise (see holdLoad). */
+  followNoise: 4,
+  /** A production difference counts in its noise at most this many times the estimate... */
+  productionNoiseClip: 3,
+  /** ...or this |ln| ratio, whichever is larger; also the most the first difference counts. */
+  productionNoiseFloor: 0.02,
   /** Readings older than this many intervals are not part of the median. */
   recentIntervals: 3.5,
   /**

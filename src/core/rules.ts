@@ -54,6 +54,8 @@ export interface Context {
   readonly production: ProductionTrack;
   /** Each signal's noise in severity, per SIGNAL_NAMES (see updateNoise in decide.ts). */
   readonly noise: CoreState['noise'];
+  /** Production's noise, as a mean |ln| ratio of successive readings (0 until measured). */
+  readonly productionNoise: number;
   /** Whether a production rate was read this cycle. */
   readonly feedForward: boolean;
 }
@@ -332,7 +334,7 @@ function productionAhead(ctx: Context): Outcome | undefined {
   );
   if (then === undefined || then <= 0) return undefined;
   const growth = ctx.productionLanding / then;
-  if (growth <= 1 + LAW.risingMargin) return undefined;
+  if (growth <= 1 + Math.max(LAW.risingMargin, LAW.followNoise * ctx.productionNoise)) return undefined;
   // The reading is kept at the production now; carried on to the production when the write lands.
   const at = (r[1] * ctx.productionNow) / ctx.productionLanding;
   let over: readonly [SignalName, number] | undefined;
@@ -466,11 +468,22 @@ function followLoad(ctx: Context, wName: SignalName, wSev: number): Outcome | un
 export function settledHere(ctx: Context): boolean {
   const rs = judged(ctx);
   if (ctx.visibility < 1 || ctx.blindEndedAt !== undefined || rs.length < JUDGED_READINGS) return false;
-  if (!rs.every((r) => Math.abs(r[1] - ctx.p) <= ctx.p * 0.005)) return false;
-  // Readings that disagree by more than the gap a top-up keeps are noise, not evidence of room.
+  // With a production rate each reading is kept as the percentage that gives its load at the production
+  // now, so production noise scatters them around the percentage in effect (which is what holding the load
+  // means); without one they are the percentage the window reflected, and must match it.
+  const tolerance = ctx.feedForward ? LAW.settledLoadShare : 0.005;
+  if (!rs.every((r) => Math.abs(r[1] - ctx.p) <= ctx.p * tolerance)) return false;
+  // Readings that disagree by more than the gap a top-up keeps, or by more than their measured noise
+  // explains, are not evidence of room (something moved).
   for (const [name] of ctx.values) {
-    const xs = rs.map((r) => r[col(name)]).filter((x): x is number => x !== null);
-    if (xs.length > 0 && Math.max(...xs) - Math.min(...xs) > LAW.topUpGap / 2) return false;
+    const e = elasticityOf(ctx, name);
+    const xs: number[] = [];
+    for (const r of rs) {
+      const sv = r[col(name)];
+      if (sv !== null && r[1] > 0) xs.push(project(sv, r[1], ctx.p, e));
+    }
+    const allowed = Math.max(LAW.topUpGap / 2, LAW.noiseMargin * noiseOf(ctx, name));
+    if (xs.length > 0 && Math.max(...xs) - Math.min(...xs) > allowed) return false;
   }
   return true;
 }
@@ -746,7 +759,10 @@ export function holdLoad(ctx: Context, out: Outcome, held: number | undefined): 
   const now = (p * held) / mid < p ? mid : high;
   const to = clamp((p * held) / now, cfg.lo, cfg.hi);
   const head = `production ${fmt(held)} -> ${fmt(now)} req/s since ${pct(p)} % was set`;
-  if (to < p * (1 - LAW.followDownShare)) {
+  // Production noise is not a move to follow: chasing it with readings that trail it by half their window
+  // moves the percentage against the noise as often as with it, and spends the write budget.
+  const beyond = LAW.followNoise * ctx.productionNoise;
+  if (to < p * (1 - Math.max(LAW.followDownShare, beyond))) {
     const down = Math.max(cfg.lo, floorQ(to));
     if (p - down < smallestCut(ctx)) return out;
     return {
@@ -757,7 +773,7 @@ export function holdLoad(ctx: Context, out: Outcome, held: number | undefined): 
     };
   }
   const blind = ctx.obs.some(([, o]) => o.kind === 'blind');
-  if (to > p * (1 + LAW.followShare) && !blind && ctx.values.length > 0) {
+  if (to > p * (1 + Math.max(LAW.followShare, beyond)) && !blind && ctx.values.length > 0) {
     const up = to >= cfg.hi ? cfg.hi : floorQ(to);
     if (up - p < Math.max(cfg.minChange, LAW.quantumPercent)) return out;
     if (!budgetLeft(ctx)) return hold(ctx, 'WriteBudget', budgetMessage(ctx, up));

@@ -44,6 +44,7 @@ const KEYS = new Set([
   'held',
   'move',
   'noise',
+  'prodNoise',
 ]);
 
 /** Production readings kept: enough to cover a rate window at any interval the grid of time scales uses. */
@@ -80,6 +81,11 @@ export interface CoreState extends ControllerState {
   readonly move?: readonly [secondsAgo: number, from: number, direction: number];
   /** Each signal's noise, in severity (see updateNoise); per SIGNAL_NAMES, null when never measured. */
   readonly noise?: readonly [cpu: number | null, errors: number | null, latency: number | null];
+  /**
+   * Production's own noise: a moving average of |ln| of the ratio of successive production readings one
+   * interval apart (see updateProductionNoise in decide.ts).
+   */
+  readonly prodNoise?: number;
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {
@@ -284,6 +290,10 @@ export function parseControllerState(json: unknown): CoreState | undefined {
     const [a, b, c] = parsed;
     if (a === undefined || b === undefined || c === undefined) return undefined;
     state = { ...state, noise: [a, b, c] };
+  }
+  if (x.prodNoise !== undefined) {
+    if (!finite(x.prodNoise) || x.prodNoise < 0 || x.prodNoise > 10) return undefined;
+    state = { ...state, prodNoise: x.prodNoise };
   }
   if (x.move !== undefined) {
     const m = x.move;

@@ -190,9 +190,10 @@ function updateNoise(
 }
 
 /**
- * Production's noise: a moving average of |ln(newest / previous)| over production readings one interval
- * apart. Each new difference counts at most LAW.productionNoiseClip times the estimate (and at least
- * LAW.productionNoiseFloor), so a surge, which is a change to follow and not noise, barely moves it.
+ * Production's noise: a moving average of |ln P0 - 2 ln P1 + ln P2| / √3 over production readings one
+ * interval apart (the second difference, like each signal's noise: a steady ramp of traffic, which is a
+ * change to follow, does not count as noise). Each new difference counts at most LAW.productionNoiseClip
+ * times the estimate (and at least LAW.productionNoiseFloor), so a surge barely moves it either.
  */
 function updateProductionNoise(
   prev: number | undefined,
@@ -200,10 +201,12 @@ function updateProductionNoise(
   prodOld: ReadonlyArray<readonly [number, number]>,
   intervalS: number,
 ): number | undefined {
-  const before = prodOld[0];
-  if (ppRead === undefined || before === undefined || !(before[1] > 0)) return prev;
-  if (Math.abs(before[0] - intervalS) > 0.5 * intervalS) return prev;
-  const d = Math.abs(Math.log(ppRead / before[1]));
+  const b1 = prodOld[0];
+  const b2 = prodOld[1];
+  const apart = (b: readonly [number, number] | undefined, ageS: number): b is readonly [number, number] =>
+    b !== undefined && b[1] > 0 && Math.abs(b[0] - ageS) <= 0.5 * intervalS;
+  if (ppRead === undefined || !apart(b1, intervalS) || !apart(b2, 2 * intervalS)) return prev;
+  const d = Math.abs(Math.log(ppRead) - 2 * Math.log(b1[1]) + Math.log(b2[1])) / Math.sqrt(3);
   if (prev === undefined) return sig(Math.min(d, LAW.productionNoiseFloor));
   const clipped = Math.min(d, Math.max(LAW.productionNoiseClip * prev, LAW.productionNoiseFloor));
   return sig(prev + LAW.noiseWeight * (clipped - prev));

@@ -54,7 +54,7 @@ export interface Context {
   readonly production: ProductionTrack;
   /** Each signal's noise in severity, per SIGNAL_NAMES (see updateNoise in decide.ts). */
   readonly noise: CoreState['noise'];
-  /** Production's noise, as a mean |ln| ratio of successive readings (0 until measured). */
+  /** Production's noise, relative (a mean second difference of ln production; 0 until measured). */
   readonly productionNoise: number;
   /** Whether a production rate was read this cycle. */
   readonly feedForward: boolean;
@@ -222,6 +222,8 @@ function cut(ctx: Context): Outcome {
   for (const [n, sv] of ctx.values) {
     const before = ctx.previous?.[col(n)] ?? undefined;
     let e: number;
+    // Whether the evidence already carries the window's climb forward (see below).
+    let climbing = false;
     if (!recovering) {
       e = project(sv, pEff, p, elasticityOf(ctx, n));
       // A jump at a steady percentage is the first part of a step the window shows only in part
@@ -242,6 +244,7 @@ function cut(ctx: Context): Outcome {
         const cost = pEff > 0 ? sv / pEff : 0;
         const costBefore = typeof before === 'number' && prevEff > 0 ? before / prevEff : cost;
         const climb = cost > costBefore * (1 + LAW.risingMargin) ? cost - costBefore : 0;
+        climbing = climb > 0;
         // The change began before the cut, so the window covers it at least as far as it covers the cut.
         e = (cost + climb * Math.max(0, stepsPerWindow - 1) * (1 - ctx.cutVisibility)) * p;
       } else if (ctx.cutVisibility >= LAW.quantileVisibility) {
@@ -252,14 +255,24 @@ function cut(ctx: Context): Outcome {
         // requests keep coming.
         // A ratio (errors / requests) climbs after a cut for another reason: the errors of the overload stay
         // in the window while the requests shrink. It counts only once the window has passed the cut.
-        e = LAW.signals[n].quantile && rising && ctx.cutVisibility >= LAW.quantileRisingVisibility ? sv : 0;
+        // A quantile climbs for that reason too (the slow requests of the overload are a growing share of a
+        // window whose newer part carries fewer requests), so where a sum over the window (CPU) is read as
+        // well, which has no such bias, that signal judges whether the cut was enough.
+        e =
+          LAW.signals[n].quantile &&
+          rising &&
+          ctx.cutVisibility >= LAW.quantileRisingVisibility &&
+          !ctx.values.some(([m]) => LAW.signals[m].additive)
+            ? sv
+            : 0;
       }
     }
     // A drift (capacity ebbing, production climbing) keeps going: carried along its trend, so that a
     // slow rise is cut, not trimmed after for ever. While a cut is in flight, only for a sum over the
     // window (CPU): a latency or an error ratio then climbs with the overload that cut answers, and
     // its trend is that overload, not a drift.
-    if (!recovering || LAW.signals[n].additive) e += trend(ctx, n) * trendDelayS(ctx);
+    // A climb already carried over the rest of the window is that drift: not carried twice.
+    if (!recovering || (LAW.signals[n].additive && !climbing)) e += trend(ctx, n) * trendDelayS(ctx);
     e = Math.min(e, LAW.severityCap);
     if (e > evidence) {
       evidence = e;
@@ -279,9 +292,13 @@ function cut(ctx: Context): Outcome {
     // drift the readings show is carried into the evidence above.
     const was = ctx.previous?.[col(evidenceFor)];
     const marginal = evidence <= LAW.marginalBreach && typeof was === 'number' && was <= 1;
-    const factor = marginal
-      ? Math.min(cfg.target / evidence, 1 - LAW.minRaiseShare)
-      : clamp(cfg.target / evidence, LAW.cutFactorMin, LAW.cutFactorMax);
+    // While a cut is in flight the evidence is already the cost of the percentage now, projected from
+    // readings discounted for the part of the window still at the old one: the stale-reading margin that
+    // makes a fresh cut at least 30 % was taken by that cut, so a further one is in proportion.
+    const factor =
+      marginal || recovering
+        ? Math.min(cfg.target / evidence, 1 - LAW.minRaiseShare)
+        : clamp(cfg.target / evidence, LAW.cutFactorMin, LAW.cutFactorMax);
     const to = Math.max(cfg.lo, Math.min(cfg.hi, floor, floorQ(p * factor), follow));
     const why =
       follow < floorQ(p * factor)

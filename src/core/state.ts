@@ -82,7 +82,7 @@ export interface CoreState extends ControllerState {
   /** Each signal's noise, in severity (see updateNoise); per SIGNAL_NAMES, null when never measured. */
   readonly noise?: readonly [cpu: number | null, errors: number | null, latency: number | null];
   /**
-   * Production's own noise: a moving average of |ln| of the ratio of successive production readings one
+   * Production's own noise: a moving average of the second differences of ln production over readings one
    * interval apart (see updateProductionNoise in decide.ts).
    */
   readonly prodNoise?: number;

@@ -188,6 +188,33 @@ const rows: readonly Row[] = [
     percent: 9.38,
   },
   {
+    name: 'a quantile reading that climbs after a cut while CPU, read beside it, is within its limit only trims',
+    // The slow requests of the overload are a growing share of a window whose newer part carries fewer
+    // requests: the quantile climbs whether or not the cut was enough. CPU, a sum over the window, judges.
+    decide: () =>
+      run(P, 20, [
+        { signals: sev({ cpu: 0.6, lat: 1.5 }) },
+        { signals: sev({ cpu: 0.6, lat: 1.7 }), after: 45 },
+      ]).last,
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    percent: 12.56,
+    message: ['not fully visible yet', 'trim 12.66 -> 12.56'],
+  },
+  {
+    name: 'a quantile reading that climbs after a cut, with no CPU guardrail, cuts again in proportion',
+    // 20 * 0.7 = 14 (a fresh cut takes at least 30 %); then 1.27 climbs more than 5 % over 1.2 with over
+    // a quarter of the window past the cut: 14 * 0.95 / 1.27, not the fresh cut's 14 * 0.7 = 9.8.
+    decide: () =>
+      run(policy({ guardrails: { latencyP99Ms: 500 } }), 20, [
+        { signals: { latencyP99Ms: value(600) } },
+        { signals: { latencyP99Ms: value(635) }, after: 45 },
+      ]).last,
+    reason: 'GuardrailBreached',
+    action: 'decrease',
+    percent: 10.47,
+  },
+  {
     name: 'a quantile reading that still breaches once the window has passed the cut cuts again',
     decide: () =>
       run(P, 20, [{ signals: sev({ lat: 1.5 }) }, { signals: sev({ lat: 1.5 }), after: 150 }]).last,

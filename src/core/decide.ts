@@ -372,6 +372,7 @@ export function decide(input: DecideInput): Decision {
     pEff,
     visibility,
     cutVisibility,
+    cutAgeS,
     lastDir,
     lastFrom,
     recent,
@@ -433,7 +434,7 @@ export function decide(input: DecideInput): Decision {
   const cools = changed && (out.kind === 'cut' || out.kind === 'trim' || out.kind === 'retract');
   const cooling = cools ? now + cfg.cooldownS * 1000 : cooldownUntil;
   if (cooling !== undefined) state = { ...state, cooldownUntil: cooling };
-  const remembered = changed ? rememberBreach(out, breach, now, p, pEff, rps) : breach;
+  const remembered = changed ? rememberBreach(out, breach, now, p, pEff, rps, ctx.productionGrowth) : breach;
   if (remembered !== undefined) state = { ...state, breach: remembered };
   const cutAt = changed && (out.kind === 'cut' || out.kind === 'retract') ? now : prev?.cutAt;
   if (cutAt !== undefined && now - cutAt < horizonS * 1000) state = { ...state, cutAt };

@@ -93,6 +93,13 @@ export const LAW = {
   productionNoiseClip: 3,
   /** ...or this |ln| ratio, whichever is larger; also the most the first difference counts. */
   productionNoiseFloor: 0.02,
+  /**
+   * A cut that left the percentage at or below this share of the level it broke at answered an overload
+   * (every fresh cut takes 30 % at least; a marginal breach is cut in proportion, by a few per cent).
+   */
+  deepCutShare: 0.75,
+  /** A cut keeps the load anchor when the breach came at a load at least this many times the anchor's. */
+  anchorAbove: 1.25,
   /** Readings older than this many intervals are not part of the median. */
   recentIntervals: 3.5,
   /**

@@ -24,6 +24,8 @@ export interface Context {
   readonly visibility: number;
   /** Share of the rate window that reflects the last full cut (1 when there is none in view). */
   readonly cutVisibility: number;
+  /** Seconds since the last full cut, while it matters (see CoreState.cutAt). */
+  readonly cutAgeS?: number | undefined;
   /** Direction of the last change still in view: 1 up, -1 down, 0 none. */
   readonly lastDir: number;
   /** The percentage before the last change still in view. */
@@ -126,11 +128,15 @@ function smallestCut(ctx: Context): number {
  * shows the load at the middle of its window, half a window and the lag ago; with a trend, the load now is
  * further along it, and further still by the time the next decision can act.
  */
-function trend(ctx: Context, name: SignalName): number {
+function trend(ctx: Context, name: SignalName, sinceCut = false): number {
   // Over the span of a window at least (noise that lasts longer than an interval must not pass for a
   // drift), and over at least two intervals.
   const span = Math.max(2 * ctx.cfg.intervalS, ctx.cfg.windowS) + ctx.cfg.intervalS / 2;
-  const rs = ctx.recent.filter((r) => r[0] <= span);
+  // With `sinceCut`, only readings whose window no longer holds the overload a cut answered: before that
+  // they are off the target's curve (CPU stops growing at its limit), and carried to the percentage now
+  // they climb back as the window clears, which is no drift to ease for.
+  const clean = sinceCut && ctx.cutAgeS !== undefined ? ctx.cutAgeS - ctx.cfg.lagS - ctx.cfg.windowS : span;
+  const rs = ctx.recent.filter((r) => r[0] <= Math.min(span, clean));
   if (rs.length < JUDGED_READINGS || ctx.p <= 0) return 0;
   const e = elasticityOf(ctx, name);
   const xs: Array<readonly [number, number]> = [];
@@ -186,6 +192,23 @@ function spreadBefore(ctx: Context, name: SignalName): number {
     xs.push(project(sv, r[1], ctx.p, e));
   }
   return xs.length >= 2 ? Math.max(...xs) - Math.min(...xs) : 0;
+}
+
+/** The level of the remembered breach at the production now (in requests/s when both are known). */
+function breachLevel(ctx: Context, b: NonNullable<ControllerState['breach']>): number {
+  return b.rps !== undefined && ctx.rps !== undefined && ctx.pEff > 0
+    ? (b.rps * ctx.pEff) / ctx.rps
+    : b.percent;
+}
+
+/**
+ * Whether the last cut, still in view, took the percentage well below where the target broke: an
+ * overload, whose readings are off the target's curve until the window has cleared it (a marginal
+ * breach cut in proportion is not).
+ */
+function deepCut(ctx: Context): boolean {
+  const b = ctx.breach;
+  return ctx.cutAgeS !== undefined && b !== undefined && ctx.p <= breachLevel(ctx, b) * LAW.deepCutShare;
 }
 
 /** How far ahead of a reading a trend is extrapolated: to the load the next decision could still correct. */
@@ -418,7 +441,7 @@ function anticipate(ctx: Context): Outcome | undefined {
     // The next ease can come only once this one is half visible: size this one for the drift until then.
     const until = trendDelayS(ctx) + cfg.lagS + cfg.windowS * LAW.settleVisibility;
     for (const [name, s] of ctx.values) {
-      const rise = trend(ctx, name);
+      const rise = trend(ctx, name, deepCut(ctx));
       const now = s + rise * trendDelayS(ctx);
       if (rise > 0 && now > LAW.easeAbove && (over === undefined || now > over[1])) {
         over = [name, now, s + rise * until];
@@ -458,9 +481,17 @@ function followLoad(ctx: Context, wName: SignalName, wSev: number): Outcome | un
   const head = `production at ${fmt(perPercent * 100)} req/s, load anchor ${fmt(anchor[0])} req/s`;
   // The readings now, carried to the anchor's load along each signal's curve (at least linearly), must
   // stay at the target: a target that lost capacity since costs more per request than it did then.
+  // A signal with a knee cannot be carried (its curve is flat, then steep); it must read no more than the
+  // worst severity at the anchor, as it would below that load on the same target.
   const load = perPercent * p;
   const atAnchor = Math.max(
-    ...ctx.values.map(([n, sv]) => project(sv, load, anchor[0], elasticityOf(ctx, n))),
+    ...ctx.values.map(([n, sv]) =>
+      LAW.signals[n].knee
+        ? sv <= anchor[1]
+          ? 0
+          : Number.POSITIVE_INFINITY
+        : project(sv, load, anchor[0], elasticityOf(ctx, n)),
+    ),
   );
   if (
     to > p * (1 + Math.max(LAW.followShare, raiseShareNeeded(ctx))) &&
@@ -583,8 +614,7 @@ function raise(ctx: Context): Outcome {
     // Near the level of the last breach, creep up additively (CUBIC's plateau): that level is the best
     // evidence of where capacity ends. With a request rate the level is compared in mirrored requests/s,
     // so that a change in production traffic moves it to the right percentage.
-    const level =
-      b.rps !== undefined && ctx.rps !== undefined && ctx.pEff > 0 ? (b.rps * ctx.pEff) / ctx.rps : b.percent;
+    const level = breachLevel(ctx, b);
     const lowEdge = level * (1 - cfg.hysteresis * LAW.breachApproach);
     const highEdge = level * (1 + cfg.hysteresis);
     // The memory is stale when a guardrail that rises steadily with load (not errors, which jump at a knee)
@@ -811,13 +841,21 @@ export function rememberBreach(
   p: number,
   pEff: number,
   rps: number | undefined,
+  productionGrowth = 1,
 ): ControllerState['breach'] {
-  if (out.kind === undefined || out.kind === 'ease') return breach;
+  // A retract answers a projection, not a breach: remembering the raised level as one would make every
+  // later raise creep below it for the whole memory, on an estimate that errs high by design (a linear
+  // projection through zero over-states a signal with an idle floor, as CPU has).
+  if (out.kind === undefined || out.kind === 'ease' || out.kind === 'retract') return breach;
   if (out.kind === 'trim' && breach !== undefined) return { ...breach, at: now };
-  // A breach reading reflects the window-weighted percentage; a retracted raise breaches at the raised level.
-  const level = out.kind === 'retract' || pEff <= 0 ? p : pEff;
+  // A breach reading reflects the window-weighted percentage.
+  const level = pEff <= 0 ? p : pEff;
   const percent = round(clamp(level, 0, 100), 2);
-  const atLevel = rps !== undefined && pEff > 0 ? sig((rps * level) / pEff) : 0;
+  // In requests/s at that level; when production grew since the window the reading covers, the load that
+  // broke the target is the grown one (the window's request rate trails a surge), and remembering the
+  // window's would make every later raise creep far below what the target took before the surge.
+  const grown = Math.max(1, Number.isFinite(productionGrowth) ? productionGrowth : 1);
+  const atLevel = rps !== undefined && pEff > 0 ? sig((rps * level * grown) / pEff) : 0;
   return {
     at: now,
     percent,
@@ -831,7 +869,13 @@ export function rememberBreach(
  * the new anchor; a cut drops it (the load it stood for was too much after all).
  */
 export function nextAnchor(ctx: Context, out: Outcome, changed: boolean): CoreState['anchor'] {
-  if (changed && (out.kind === 'cut' || out.kind === 'retract')) return undefined;
+  if (changed && (out.kind === 'cut' || out.kind === 'retract')) {
+    // A breach at a load well above the anchor's (production surged under a steady percentage) says
+    // nothing against the anchor: the target took that load well, and it is where to come back to.
+    const a = ctx.anchor;
+    const load = ctx.rps !== undefined && ctx.pEff > 0 ? (ctx.rps * ctx.p) / ctx.pEff : undefined;
+    return a !== undefined && load !== undefined && load > a[0] * LAW.anchorAbove ? a : undefined;
+  }
   const [, wSev] = worst(ctx.values);
   const full = ctx.values.length === ctx.cfg.guardrails.length && ctx.values.length > 0;
   if (

@@ -851,6 +851,62 @@ describe('decide', () => {
     expect(d.percent).toBeLessThan(15);
   });
 
+  it('a retract is not remembered as a breach: the next raises do not creep below the retracted level', () => {
+    const { last } = run(P, 10, [{ signals: sev() }, { signals: sev({ cpu: 0.95 }) }]);
+    expect(last.message).toContain('take back');
+    expect(last.state.breach).toBeUndefined();
+  });
+
+  it('keeps the load anchor through a breach at a load well above it (production surged)', () => {
+    // Anchor 300 req/s. Production tripled: the readings' window shows 450 req/s at an equivalent of a
+    // third of the percentage, so the load that broke the target is 1350 req/s, far above the anchor.
+    const state: CoreState = {
+      ...steadyState(10, T0 - 30_000),
+      anchor: [300, 0.9],
+      basis: 1000,
+      held: 1000,
+      prod: [[30, 1000]],
+    };
+    const surged = run(
+      P,
+      10,
+      [{ signals: sev({ lat: 3 }), requestRate: value(450), productionRate: value(3000) }],
+      state,
+    ).last;
+    expect(surged.reason).toBe('GuardrailBreached');
+    expect((surged.state as CoreState).anchor).toEqual([300, 0.9]);
+    // The breach is remembered at the grown load, not at the 450 req/s the window still averaged.
+    expect(surged.state.breach?.rps ?? 0).toBeGreaterThan(1.5 * 450);
+    // A capacity drop at the anchor's own load drops it.
+    const dropped = run(P, 10, [{ signals: sev({ lat: 3 }), requestRate: value(300) }], {
+      ...steadyState(10, T0 - 30_000),
+      anchor: [300, 0.9],
+    } as CoreState).last;
+    expect((dropped.state as CoreState).anchor).toBeUndefined();
+  });
+
+  it('follows the load anchor back up past a knee signal that reads no more than it did there', () => {
+    // p99 0.5 now, 0.9 the worst at the anchor: an assumed knee (elasticity 2) projected over ×1.5 puts
+    // it at 1.1 and would block the way back; the reading says the target is where it was below the
+    // anchor's load.
+    const state: CoreState = { ...steadyState(10, T0 - 30_000), anchor: [300, 0.9] };
+    const d = run(
+      P,
+      10,
+      [{ signals: sev({ cpu: 0.5, err: 0.1, lat: 0.5 }), requestRate: value(200) }],
+      state,
+    ).last;
+    expect(d.message).toContain('follow 10 -> 15');
+    // Above the anchor's worst severity the knee signal blocks it.
+    const blocked = run(
+      P,
+      10,
+      [{ signals: sev({ cpu: 0.5, err: 0.1, lat: 0.95 }), requestRate: value(200) }],
+      state,
+    ).last;
+    expect(blocked.message).not.toContain('follow');
+  });
+
   it('does not top up on readings that disagree (noise)', () => {
     const cpus = [0.85, 0.9, 0.84, 0.9, 0.85, 0.9];
     const { decisions } = run(

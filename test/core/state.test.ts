@@ -40,6 +40,7 @@ const valid: CoreState = {
   held: 1195.5,
   move: [40, 10, 1],
   noise: [0.012, null, 0.03],
+  prodNoise: 0.021,
 };
 
 const with_ = (patch: Record<string, unknown>): unknown => ({ ...valid, ...patch });
@@ -60,6 +61,8 @@ const malformed: readonly Row[] = [
   { name: 'an anchor with no load', input: with_({ anchor: [0, 0.9] }) },
   { name: 'an anchor with a negative severity', input: with_({ anchor: [28.4, -1] }) },
   { name: 'an anchor that is an object', input: with_({ anchor: { rps: 28.4, severity: 0.9 } }) },
+  { name: 'a negative production noise', input: with_({ prodNoise: -0.01 }) },
+  { name: 'a production noise given as text', input: with_({ prodNoise: '0.02' }) },
   { name: 'a non-finite time', input: with_({ at: Number.NaN }) },
   { name: 'a time given as text', input: with_({ at: '2026-01-01' }) },
   { name: 'a percentage above 100', input: with_({ percent: 150 }) },

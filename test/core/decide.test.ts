@@ -875,8 +875,9 @@ describe('decide', () => {
     ).last;
     expect(surged.reason).toBe('GuardrailBreached');
     expect((surged.state as CoreState).anchor).toEqual([300, 0.9]);
-    // The breach is remembered at the grown load, not at the 450 req/s the window still averaged.
-    expect(surged.state.breach?.rps ?? 0).toBeGreaterThan(1.5 * 450);
+    // The breach is remembered at the grown load, not at the 450 req/s the window still averaged (the
+    // production reading, a rate over 60 s, itself covers part of that window: growth 1.2 here).
+    expect(surged.state.breach?.rps ?? 0).toBeGreaterThan(1.15 * 450);
     // A capacity drop at the anchor's own load drops it.
     const dropped = run(P, 10, [{ signals: sev({ lat: 3 }), requestRate: value(300) }], {
       ...steadyState(10, T0 - 30_000),

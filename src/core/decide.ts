@@ -31,6 +31,7 @@ import {
   holdLoad,
   law,
   nextAnchor,
+  nextCalm,
   type Outcome,
   rememberBreach,
   updateCurve,
@@ -373,6 +374,7 @@ export function decide(input: DecideInput): Decision {
     visibility,
     cutVisibility,
     cutAgeS,
+    calm: (prev as CoreState | undefined)?.calm,
     lastDir,
     lastFrom,
     recent,
@@ -446,6 +448,8 @@ export function decide(input: DecideInput): Decision {
   if (Object.keys(kept).length > 0) state = { ...state, curve: kept };
   const anchor = nextAnchor(ctx, out, changed);
   if (anchor !== undefined) state = { ...state, anchor };
+  const calm = nextCalm(ctx, out, changed);
+  if (calm !== undefined) state = { ...state, calm };
   if (noise.some((x) => x !== null)) state = { ...state, noise };
   if (prodNoise !== undefined) state = { ...state, prodNoise };
   if (basis !== undefined) state = { ...state, basis: sig(basis) };

@@ -98,6 +98,10 @@ export const LAW = {
    * (every fresh cut takes 30 % at least; a marginal breach is cut in proportion, by a few per cent).
    */
   deepCutShare: 0.75,
+  /** A knee signal counts as calm at most at this severity (see nextCalm in rules.ts)... */
+  calmKnee: 0.6,
+  /** ...and the memory is contradicted by a knee signal reading more than this many times it. */
+  calmSlack: 1.25,
   /** A cut keeps the load anchor when the breach came at a load at least this many times the anchor's. */
   anchorAbove: 1.25,
   /** Readings older than this many intervals are not part of the median. */

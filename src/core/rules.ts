@@ -56,6 +56,8 @@ export interface Context {
   readonly production: ProductionTrack;
   /** Each signal's noise in severity, per SIGNAL_NAMES (see updateNoise in decide.ts). */
   readonly noise: CoreState['noise'];
+  /** Calm memory (see nextCalm): `[CPU severity, worst knee severity, when]`. */
+  readonly calm: CoreState['calm'];
   /** Production's noise, relative (a mean second difference of ln production; 0 until measured). */
   readonly productionNoise: number;
   /** Whether a production rate was read this cycle. */
@@ -554,6 +556,61 @@ function measuredCurve(ctx: Context, name: SignalName): number | undefined {
   return point !== undefined && point[3] === 1 ? point[2] : undefined;
 }
 
+/**
+ * The percentage up to which the signals with a knee are known to stay calm: latency and errors of a
+ * target that one resource limits are functions of its utilisation, as CPU is, so a knee signal read calm
+ * (`calm`: at most its severity then) while CPU read a given severity stays so wherever CPU reads no more,
+ * whatever the capacity did since. CPU is carried linearly through zero, which over-states it (its idle
+ * floor), so the reach errs low. 0 when there is no such memory, CPU is not read, or a knee signal reads
+ * above what it read then (the relation no longer holds: something else slowed the target).
+ */
+function calmReach(ctx: Context, smoothed: ReadonlyArray<readonly [SignalName, number]>): number {
+  const calm = ctx.calm;
+  if (calm === undefined) return 0;
+  const cpu = smoothed.find(([n]) => n === 'cpuUtilization')?.[1];
+  if (cpu === undefined || cpu <= 0) return 0;
+  for (const [n, sv] of smoothed) if (LAW.signals[n].knee && sv > calm[1]) return 0;
+  return ctx.p * (calm[0] / cpu);
+}
+
+/**
+ * The calm memory after this decision: `[CPU severity, worst knee severity]` of the settled reading with
+ * the highest CPU at which every knee signal stayed at most LAW.calmKnee; dropped by a breach of a knee
+ * signal, by a knee signal reading above it at a CPU no higher, and after the breach memory's time.
+ */
+export function nextCalm(ctx: Context, out: Outcome, changed: boolean): CoreState['calm'] {
+  let calm = ctx.calm;
+  const cpu = ctx.values.find(([n]) => n === 'cpuUtilization')?.[1];
+  const knees = ctx.values.filter(([n]) => LAW.signals[n].knee).map(([, sv]) => sv);
+  const kneeNow = knees.length > 0 ? Math.max(...knees) : undefined;
+  if (calm !== undefined) {
+    const stale = ctx.now - calm[2] >= ctx.cfg.memoryS * 1000;
+    const broke = changed && out.kind === 'cut' && out.signal !== undefined && LAW.signals[out.signal].knee;
+    const contradicted =
+      ctx.visibility === 1 &&
+      cpu !== undefined &&
+      kneeNow !== undefined &&
+      cpu <= calm[0] &&
+      kneeNow > calm[1] * LAW.calmSlack;
+    if (stale || broke || contradicted) calm = undefined;
+  }
+  const full = ctx.values.length === ctx.cfg.guardrails.length;
+  if (
+    full &&
+    cpu !== undefined &&
+    kneeNow !== undefined &&
+    ctx.visibility === 1 &&
+    ctx.blindEndedAt === undefined &&
+    cpu > 0 &&
+    cpu <= 1 &&
+    kneeNow <= LAW.calmKnee &&
+    (calm === undefined || cpu > calm[0])
+  ) {
+    calm = [sig(cpu), sig(Math.max(kneeNow, calm?.[1] ?? 0)), ctx.now];
+  }
+  return calm;
+}
+
 /** Headroom on every guardrail: how far up. */
 function raise(ctx: Context): Outcome {
   const { cfg, p } = ctx;
@@ -597,15 +654,20 @@ function raise(ctx: Context): Outcome {
       1 - cfg.hysteresis,
       cfg.target - LAW.noiseMargin * Math.max(spreads[i] ?? 0, noiseOf(ctx, name)),
     );
-    to = Math.min(to, p * stepCap(ctx, name) + cfg.step);
     const traits = LAW.signals[name];
-    if (sv > 0) to = Math.min(to, p * (aim / sv) ** (1 / elasticityOf(ctx, name)));
+    // On a knee signal the calm memory is an observation where the model and its step cap are estimates:
+    // it may reach further than they do, never further than CPU's own model allows.
+    const calm = traits.knee ? calmReach(ctx, smoothed) : 0;
+    to = Math.min(to, Math.max(calm, p * stepCap(ctx, name) + cfg.step));
+    if (sv > 0) to = Math.min(to, Math.max(calm, p * (aim / sv) ** (1 / elasticityOf(ctx, name))));
     if (traits.knee) {
       // A knee is invisible from below: shrink factor and step with the cube of the remaining
       // distance to the target, so the last stretch is walked in small steps whatever the estimate says.
-      // (p99 of an M/M/1 queue at half its limit can be within 7 % of it.)
+      // (p99 of an M/M/1 queue at half its limit can be within 7 % of it.) Up to a CPU level at which
+      // this signal was seen calm, though, the knee is known not to be there (see calmReach).
       const room = (1 - Math.min(1, sv / cfg.target)) ** LAW.kneeExponent;
-      to = Math.min(to, p * (1 + (stepCap(ctx, name) - 1) * room) + cfg.step * room);
+      const kneeCap = p * (1 + (stepCap(ctx, name) - 1) * room) + cfg.step * room;
+      to = Math.min(to, Math.max(kneeCap, calm));
     }
   }
   let near = '';

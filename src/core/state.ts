@@ -45,6 +45,7 @@ const KEYS = new Set([
   'move',
   'noise',
   'prodNoise',
+  'calm',
 ]);
 
 /** Production readings kept: enough to cover a rate window at any interval the grid of time scales uses. */
@@ -86,6 +87,11 @@ export interface CoreState extends ControllerState {
    * interval apart (see updateProductionNoise in decide.ts).
    */
   readonly prodNoise?: number;
+  /**
+   * Where the signals with a knee were seen calm: `[CPU severity, worst knee severity then, when (epoch
+   * ms)]`; raises up to that CPU level are not held back by the knee (see calmReach in rules.ts).
+   */
+  readonly calm?: readonly [cpu: number, knee: number, at: number];
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {
@@ -294,6 +300,15 @@ export function parseControllerState(json: unknown): CoreState | undefined {
   if (x.prodNoise !== undefined) {
     if (!finite(x.prodNoise) || x.prodNoise < 0 || x.prodNoise > 10) return undefined;
     state = { ...state, prodNoise: x.prodNoise };
+  }
+  if (x.calm !== undefined) {
+    const c = x.calm;
+    if (!Array.isArray(c) || c.length !== 3) return undefined;
+    const [cpu, knee, at] = c as unknown[];
+    if (!finite(cpu) || cpu <= 0 || cpu > 1 || !finite(knee) || knee < 0 || knee > 1 || !finite(at)) {
+      return undefined;
+    }
+    state = { ...state, calm: [cpu, knee, at] };
   }
   if (x.move !== undefined) {
     const m = x.move;

@@ -908,6 +908,56 @@ describe('decide', () => {
     expect(blocked.message).not.toContain('follow');
   });
 
+  describe('the calm memory: where the knee signals were seen calm, as CPU measures load', () => {
+    const at = (calm: readonly [number, number, number]) =>
+      ({ ...steadyState(10, T0 - 600_000), calm }) as CoreState;
+
+    it('raises past the knee cap up to the CPU level at which the knee signal was calm', () => {
+      // p99 0.4 now; it read 0.4 with CPU at 0.9, now 0.45: the load may double before CPU is back there.
+      const d = run(
+        P,
+        10,
+        [{ signals: sev({ cpu: 0.45, err: 0.1, lat: 0.4 }) }],
+        at([0.9, 0.4, T0 - 60_000]),
+      ).last;
+      expect(d.reason, d.message).toBe('Headroom');
+      expect(d.percent).toBe(20);
+      // Without the memory the knee caps the raise near ×1.1.
+      const capped = run(
+        P,
+        10,
+        [{ signals: sev({ cpu: 0.45, err: 0.1, lat: 0.4 }) }],
+        steadyState(10, T0 - 600_000),
+      ).last;
+      expect(capped.percent).toBeLessThan(11.5);
+    });
+
+    it('does not lift the knee cap when a knee signal now reads above what it read then', () => {
+      const d = run(
+        P,
+        10,
+        [{ signals: sev({ cpu: 0.45, err: 0.1, lat: 0.55 }) }],
+        at([0.9, 0.4, T0 - 60_000]),
+      ).last;
+      expect(d.percent).toBeLessThan(11.5);
+      // ...and the memory is dropped once it is contradicted by more than the slack (0.55 > 0.4 × 1.25),
+      // and what the readings now say replaces it.
+      expect((d.state as CoreState).calm?.slice(0, 2)).toEqual([0.45, 0.55]);
+    });
+
+    it('is learned from settled readings with the knee signals calm, and forgotten after a knee breach', () => {
+      const calmRun = run(
+        P,
+        20,
+        Array.from({ length: 3 }, () => ({ signals: sev({ cpu: 0.9, err: 0.1, lat: 0.4 }) })),
+      );
+      expect((calmRun.last.state as CoreState).calm?.slice(0, 2)).toEqual([0.9, 0.4]);
+      const broke = run(P, 20, [{ signals: sev({ cpu: 0.9, err: 0.1, lat: 1.5 }) }], calmRun.last.state).last;
+      expect(broke.reason).toBe('GuardrailBreached');
+      expect((broke.state as CoreState).calm).toBeUndefined();
+    });
+  });
+
   it('does not top up on readings that disagree (noise)', () => {
     const cpus = [0.85, 0.9, 0.84, 0.9, 0.85, 0.9];
     const { decisions } = run(

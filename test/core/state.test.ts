@@ -41,6 +41,7 @@ const valid: CoreState = {
   move: [40, 10, 1],
   noise: [0.012, null, 0.03],
   prodNoise: 0.021,
+  calm: [0.88, 0.4, 1_767_225_000_000],
 };
 
 const with_ = (patch: Record<string, unknown>): unknown => ({ ...valid, ...patch });
@@ -62,6 +63,8 @@ const malformed: readonly Row[] = [
   { name: 'an anchor with a negative severity', input: with_({ anchor: [28.4, -1] }) },
   { name: 'an anchor that is an object', input: with_({ anchor: { rps: 28.4, severity: 0.9 } }) },
   { name: 'a negative production noise', input: with_({ prodNoise: -0.01 }) },
+  { name: 'a calm memory above the limit', input: with_({ calm: [1.2, 0.4, 1_767_225_000_000] }) },
+  { name: 'a calm memory without its time', input: with_({ calm: [0.88, 0.4] }) },
   { name: 'a production noise given as text', input: with_({ prodNoise: '0.02' }) },
   { name: 'a non-finite time', input: with_({ at: Number.NaN }) },
   { name: 'a time given as text', input: with_({ at: '2026-01-01' }) },

@@ -87,6 +87,10 @@ export interface DecisionRecord {
   readonly action: string;
   readonly reason: string;
   readonly signals?: unknown;
+  /** The decision's sentence, as the daemon logged it. */
+  readonly message?: string;
+  /** The production rate the daemon read (req/s), null without one. */
+  readonly productionRps?: number | null;
 }
 
 /** A process the run started, and whether it is gone at the end. */
@@ -467,6 +471,8 @@ export async function runLive(options: LiveOptions): Promise<LiveResult> {
         action: String(rec.action ?? ''),
         reason,
         signals: rec.signals,
+        ...(typeof rec.msg === 'string' && { message: rec.msg.replace(/^[^:]*: /, '') }),
+        ...(typeof rec.productionRps === 'number' && { productionRps: rec.productionRps }),
       });
     });
     log(

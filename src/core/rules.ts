@@ -574,7 +574,7 @@ function calmReach(ctx: Context, smoothed: ReadonlyArray<readonly [SignalName, n
 }
 
 /**
- * The calm memory after this decision: `[CPU severity, worst knee severity]` of the settled reading with
+ * The calm memory after this decision: `[CPU severity, worst knee severity, when]` of the settled reading with
  * the highest CPU at which every knee signal stayed at most LAW.calmKnee; dropped by a breach of a knee
  * signal, by a knee signal reading above it at a CPU no higher, and after the breach memory's time.
  */
@@ -928,7 +928,8 @@ export function rememberBreach(
 
 /**
  * The load anchor after this decision: a settled reading inside the band, at or below the target, becomes
- * the new anchor; a cut drops it (the load it stood for was too much after all).
+ * the new anchor; a cut drops it (the load it stood for was too much after all), unless the breach came at
+ * a load well above it.
  */
 export function nextAnchor(ctx: Context, out: Outcome, changed: boolean): CoreState['anchor'] {
   if (changed && (out.kind === 'cut' || out.kind === 'retract')) {

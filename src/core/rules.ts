@@ -320,9 +320,11 @@ function cut(ctx: Context): Outcome {
     // While a cut is in flight the evidence is already the cost of the percentage now, projected from
     // readings discounted for the part of the window still at the old one: the stale-reading margin that
     // makes a fresh cut at least 30 % was taken by that cut, so a further one is in proportion.
+    // (Never more than halving at once, in flight or not: a quantile still full of the overload reads
+    // tens of times its limit, which says nothing of how far the percentage now is over it.)
     const factor =
       marginal || recovering
-        ? Math.min(cfg.target / evidence, 1 - LAW.minRaiseShare)
+        ? clamp(cfg.target / evidence, LAW.cutFactorMin, 1 - LAW.minRaiseShare)
         : clamp(cfg.target / evidence, LAW.cutFactorMin, LAW.cutFactorMax);
     const to = Math.max(cfg.lo, Math.min(cfg.hi, floor, floorQ(p * factor), follow));
     const why =

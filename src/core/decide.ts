@@ -448,7 +448,7 @@ export function decide(input: DecideInput): Decision {
   if (Object.keys(kept).length > 0) state = { ...state, curve: kept };
   const anchor = nextAnchor(ctx, out, changed);
   if (anchor !== undefined) state = { ...state, anchor };
-  const calm = nextCalm(ctx, out, changed);
+  const calm = nextCalm(ctx);
   if (calm !== undefined) state = { ...state, calm };
   if (noise.some((x) => x !== null)) state = { ...state, noise };
   if (prodNoise !== undefined) state = { ...state, prodNoise };

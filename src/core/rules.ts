@@ -577,24 +577,28 @@ function calmReach(ctx: Context, smoothed: ReadonlyArray<readonly [SignalName, n
 
 /**
  * The calm memory after this decision: `[CPU severity, worst knee severity, when]` of the settled reading with
- * the highest CPU at which every knee signal stayed at most LAW.calmKnee; dropped by a breach of a knee
- * signal, by a knee signal reading above it at a CPU no higher, and after the breach memory's time.
+ * the highest CPU at which every knee signal stayed at most LAW.calmKnee; dropped when a knee signal reads
+ * above it (within its limit) at a settled CPU no higher, and after the breach memory's time.
  */
-export function nextCalm(ctx: Context, out: Outcome, changed: boolean): CoreState['calm'] {
+export function nextCalm(ctx: Context): CoreState['calm'] {
   let calm = ctx.calm;
   const cpu = ctx.values.find(([n]) => n === 'cpuUtilization')?.[1];
   const knees = ctx.values.filter(([n]) => LAW.signals[n].knee).map(([, sv]) => sv);
   const kneeNow = knees.length > 0 ? Math.max(...knees) : undefined;
   if (calm !== undefined) {
     const stale = ctx.now - calm[2] >= ctx.cfg.memoryS * 1000;
-    const broke = changed && out.kind === 'cut' && out.signal !== undefined && LAW.signals[out.signal].knee;
+    // A breach is no contradiction: in an overload the quantile shows the worst of the window at once
+    // while CPU, a mean over it, trails, and the knee was met above the calm level, not below it. A knee
+    // signal that reads high but within its limit at a settled CPU no higher is: the target slowed for
+    // another reason (a dependency), and the relation to CPU no longer holds.
     const contradicted =
       ctx.visibility === 1 &&
       cpu !== undefined &&
       kneeNow !== undefined &&
+      kneeNow <= 1 &&
       cpu <= calm[0] &&
       kneeNow > calm[1] * LAW.calmSlack;
-    if (stale || broke || contradicted) calm = undefined;
+    if (stale || contradicted) calm = undefined;
   }
   const full = ctx.values.length === ctx.cfg.guardrails.length;
   if (

@@ -955,16 +955,17 @@ describe('decide', () => {
       expect((d.state as CoreState).calm?.slice(0, 2)).toEqual([0.45, 0.55]);
     });
 
-    it('is learned from settled readings with the knee signals calm, and forgotten after a knee breach', () => {
+    it('is learned from settled readings with the knee signals calm, and kept through a breach', () => {
       const calmRun = run(
         P,
         20,
         Array.from({ length: 3 }, () => ({ signals: sev({ cpu: 0.9, err: 0.1, lat: 0.4 }) })),
       );
       expect((calmRun.last.state as CoreState).calm?.slice(0, 2)).toEqual([0.9, 0.4]);
+      // In an overload p99 shows the worst of the window at once while CPU, a mean, trails: no contradiction.
       const broke = run(P, 20, [{ signals: sev({ cpu: 0.9, err: 0.1, lat: 1.5 }) }], calmRun.last.state).last;
       expect(broke.reason).toBe('GuardrailBreached');
-      expect((broke.state as CoreState).calm).toBeUndefined();
+      expect((broke.state as CoreState).calm?.slice(0, 2)).toEqual([0.9, 0.4]);
     });
   });
 

@@ -323,3 +323,26 @@ describe('production noise', () => {
     expect(up?.percent).toBeGreaterThan(20);
   });
 });
+
+describe('after a deep cut', () => {
+  it('does not ease on the climb of readings whose window still holds the overload', () => {
+    // 1 s scrapes, 5 s cycles, a 20 s window. p99 breaks at 15.42 %: cut to 7.71 %. CPU read saturated
+    // during the overload (0.99), and, carried down to 7.71 %, the readings climb back as the window
+    // clears (0.8, 0.84, ...): no drift, and no reason to ease below a level that is safe.
+    const pol = policy({ windowSeconds: 20, intervalSeconds: 5, max: 40 });
+    const obs: Partial<ObservationTiming> = { scrapeIntervalSeconds: 1, propagationSeconds: 5 };
+    const steady: Step[] = Array.from({ length: 10 }, () => ({ signals: sev({ cpu: 0.9, lat: 0.5 }) }));
+    const after: Step[] = [
+      { signals: sev({ cpu: 0.94, lat: 40 }) },
+      ...[0.99, 0.99, 0.95, 0.8, 0.84, 0.86, 0.87].map((cpu) => ({ signals: sev({ cpu, lat: 0.4 }) })),
+    ];
+    const { decisions } = run(pol, 13.92, [...steady, ...after], undefined, obs);
+    const cutAt = decisions.findIndex((d) => d.reason === 'GuardrailBreached');
+    expect(decisions[cutAt]?.percent).toBe(7.71);
+    const later = decisions.slice(cutAt + 1);
+    expect(
+      later.every((d) => d.action !== 'decrease'),
+      later.map((d) => d.message).join('\n'),
+    ).toBe(true);
+  });
+});

@@ -357,13 +357,9 @@ export interface TaskResult {
 export function runTask(task: Task): TaskResult {
   const { scale, seed, durationSeconds } = task;
   const built = buildScenario(task.scenario, seed, durationSeconds);
-  const scenario =
-    (task.productionNoise ?? 0) > 0
-      ? {
-          ...built,
-          plant: withProductionNoise(built.plant, seed, 0, durationSeconds, task.productionNoise ?? 0),
-        }
-      : built;
+  // withProductionNoise leaves the traffic as built when the noise is 0.
+  const noisy = withProductionNoise(built.plant, seed, 0, durationSeconds, task.productionNoise ?? 0);
+  const scenario = { ...built, plant: noisy };
   const first = runContender('static-10', scenario, seed, durationSeconds, 0, scale);
   const bestStatic = quantiseDown(first.summary.minOraclePercent);
   const results = new Map<ContenderId, SimResult>([['static-10', first]]);

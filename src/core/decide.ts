@@ -126,9 +126,8 @@ function smoothProduction(prod: ReadonlyArray<readonly [number, number]>): Array
  * Production when a write made now lands, for decreases only: a rising production rate is a rate over a
  * window, so it trails the truth by half that window and half a scrape, and the write takes the
  * propagation to apply, and the next decision can act only an interval later. A rise that lasted two
- * readings and amounts to more than LAW.productionRise and LAW.followNoise times production's noise is carried
- * over that lead, at most doubling the
- * reading.
+ * readings and amounts to more than LAW.productionRise, and than LAW.followNoise times production's noise,
+ * is carried over that lead, at most doubling the reading.
  */
 function productionLanding(
   prod: ReadonlyArray<readonly [number, number]>,
@@ -158,6 +157,18 @@ function productionLanding(
 }
 
 /**
+ * Whether an entry `[secondsAgo, positive value, ...]` (a reading or a production reading) was taken about
+ * `n` intervals before now: the differences that measure noise are only meaningful one interval apart.
+ */
+function intervalsAgo<T extends readonly [number, number, ...unknown[]]>(
+  entry: T | undefined,
+  n: number,
+  intervalS: number,
+): entry is T {
+  return entry !== undefined && entry[1] > 0 && Math.abs(entry[0] - n * intervalS) <= 0.5 * intervalS;
+}
+
+/**
  * Each signal's noise: a moving average of the second differences of successive readings (the older two
  * carried to the percentage the newest reflects, linearly), divided by √3 so that for independent noise of
  * deviation σ it is about 1.13 σ, like a first difference. A second difference is blind to a steady drift,
@@ -173,9 +184,7 @@ function updateNoise(
   const out: Array<number | null> = [prev?.[0] ?? null, prev?.[1] ?? null, prev?.[2] ?? null];
   const b1 = older[0];
   const b2 = older[1];
-  const apart = (a: Reading | undefined, ageS: number): a is Reading =>
-    a !== undefined && a[1] > 0 && Math.abs(a[0] - ageS) <= 0.5 * intervalS;
-  if (reading[1] <= 0 || !apart(b1, intervalS) || !apart(b2, 2 * intervalS)) {
+  if (reading[1] <= 0 || !intervalsAgo(b1, 1, intervalS) || !intervalsAgo(b2, 2, intervalS)) {
     return out as unknown as NonNullable<CoreState['noise']>;
   }
   for (let i = 0; i < 3; i++) {
@@ -204,9 +213,7 @@ function updateProductionNoise(
 ): number | undefined {
   const b1 = prodOld[0];
   const b2 = prodOld[1];
-  const apart = (b: readonly [number, number] | undefined, ageS: number): b is readonly [number, number] =>
-    b !== undefined && b[1] > 0 && Math.abs(b[0] - ageS) <= 0.5 * intervalS;
-  if (ppRead === undefined || !apart(b1, intervalS) || !apart(b2, 2 * intervalS)) return prev;
+  if (ppRead === undefined || !intervalsAgo(b1, 1, intervalS) || !intervalsAgo(b2, 2, intervalS)) return prev;
   const d = Math.abs(Math.log(ppRead) - 2 * Math.log(b1[1]) + Math.log(b2[1])) / Math.sqrt(3);
   if (prev === undefined) return sig(Math.min(d, LAW.productionNoiseFloor));
   const clipped = Math.min(d, Math.max(LAW.productionNoiseClip * prev, LAW.productionNoiseFloor));
@@ -356,12 +363,10 @@ export function decide(input: DecideInput): Decision {
     .slice(0, MAX_RECENT_READINGS);
   const curve = updateCurve(carryCurve(prev?.curve, carried), values, pEff, visibility);
   const noise = updateNoise((prev as CoreState | undefined)?.noise, reading, older, cfg.intervalS);
-  const prodNoise = updateProductionNoise(
-    (prev as CoreState | undefined)?.prodNoise,
-    ppRead,
-    prodOld,
-    cfg.intervalS,
-  );
+  // Production decisions are judged against the noise known before this reading: a surge must not first
+  // raise the bar it is judged against.
+  const prodNoiseBefore = (prev as CoreState | undefined)?.prodNoise;
+  const prodNoise = updateProductionNoise(prodNoiseBefore, ppRead, prodOld, cfg.intervalS);
 
   const ctx: Context = {
     cfg,
@@ -391,12 +396,9 @@ export function decide(input: DecideInput): Decision {
     noise,
     productionNow: ppNow ?? 0,
     productionLanding:
-      ppNow !== undefined
-        ? productionLanding(smoothed, cfg, (prev as CoreState | undefined)?.prodNoise ?? 0)
-        : undefined,
+      ppNow !== undefined ? productionLanding(smoothed, cfg, prodNoiseBefore ?? 0) : undefined,
     production: smoothed,
-    // The noise known before this reading: a surge must not first raise the bar it is judged against.
-    productionNoise: (prev as CoreState | undefined)?.prodNoise ?? 0,
+    productionNoise: prodNoiseBefore ?? 0,
     feedForward: ppNow !== undefined,
   };
 

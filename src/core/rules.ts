@@ -244,6 +244,8 @@ function cut(ctx: Context): Outcome {
   const stepsPerWindow = cfg.windowS / cfg.intervalS;
   let evidence = 0;
   let evidenceFor: SignalName = name;
+  // A sum over the window (CPU) is read: it judges a cut in flight without a quantile's bias (below).
+  const sumRead = ctx.values.some(([m]) => LAW.signals[m].additive);
   for (const [n, sv] of ctx.values) {
     const before = ctx.previous?.[col(n)] ?? undefined;
     let e: number;
@@ -284,10 +286,7 @@ function cut(ctx: Context): Outcome {
         // window whose newer part carries fewer requests), so where a sum over the window (CPU) is read as
         // well, which has no such bias, that signal judges whether the cut was enough.
         e =
-          LAW.signals[n].quantile &&
-          rising &&
-          ctx.cutVisibility >= LAW.quantileRisingVisibility &&
-          !ctx.values.some(([m]) => LAW.signals[m].additive)
+          LAW.signals[n].quantile && rising && ctx.cutVisibility >= LAW.quantileRisingVisibility && !sumRead
             ? sv
             : 0;
       }
@@ -322,10 +321,11 @@ function cut(ctx: Context): Outcome {
     // makes a fresh cut at least 30 % was taken by that cut, so a further one is in proportion.
     // (Never more than halving at once, in flight or not: a quantile still full of the overload reads
     // tens of times its limit, which says nothing of how far the percentage now is over it.)
-    const factor =
-      marginal || recovering
-        ? clamp(cfg.target / evidence, LAW.cutFactorMin, 1 - LAW.minRaiseShare)
-        : clamp(cfg.target / evidence, LAW.cutFactorMin, LAW.cutFactorMax);
+    const factor = clamp(
+      cfg.target / evidence,
+      LAW.cutFactorMin,
+      marginal || recovering ? 1 - LAW.minRaiseShare : LAW.cutFactorMax,
+    );
     const to = Math.max(cfg.lo, Math.min(cfg.hi, floor, floorQ(p * factor), follow));
     const why =
       follow < floorQ(p * factor)
@@ -488,20 +488,10 @@ function followLoad(ctx: Context, wName: SignalName, wSev: number): Outcome | un
   // A signal with a knee cannot be carried (its curve is flat, then steep); it must read no more than the
   // worst severity at the anchor, as it would below that load on the same target.
   const load = perPercent * p;
-  const atAnchor = Math.max(
-    ...ctx.values.map(([n, sv]) =>
-      LAW.signals[n].knee
-        ? sv <= anchor[1]
-          ? 0
-          : Number.POSITIVE_INFINITY
-        : project(sv, load, anchor[0], elasticityOf(ctx, n)),
-    ),
+  const fitsAnchor = ctx.values.every(([n, sv]) =>
+    LAW.signals[n].knee ? sv <= anchor[1] : project(sv, load, anchor[0], elasticityOf(ctx, n)) <= cfg.target,
   );
-  if (
-    to > p * (1 + Math.max(LAW.followShare, raiseShareNeeded(ctx))) &&
-    atAnchor <= cfg.target &&
-    p < cfg.hi
-  ) {
+  if (to > p * (1 + Math.max(LAW.followShare, raiseShareNeeded(ctx))) && fitsAnchor && p < cfg.hi) {
     const up = Math.min(to, floorQ(p * cfg.factor + cfg.step));
     if (!budgetLeft(ctx)) return hold(ctx, 'WriteBudget', budgetMessage(ctx, up));
     return {

@@ -32,7 +32,7 @@ import {
   runCycle,
   signalRequests,
 } from '../src/daemon/cycle.js';
-import { currentPercent, KubernetesRouteStore, locateMirrors, type RouteStore } from '../src/mesh/index.js';
+import { currentPercent, KubernetesRouteStore, locateTarget, type RouteStore } from '../src/mesh/index.js';
 import { loadPolicyDir } from '../src/policy/index.js';
 import type { MirrorPolicy } from '../src/policy/types.js';
 import { PrometheusSignalSource, type SignalSource } from '../src/signals/index.js';
@@ -748,18 +748,14 @@ async function measure(
 
   // decide() alone, over inputs prepared from one real read of signals and VirtualServices.
   const readings = await source.fetch(signalRequests(policies), at);
-  const vsMap = await store.list([...new Set(policies.map((p) => p.virtualService.namespace))]);
+  const vsMap = await store.list([...new Set(policies.map((p) => p.route.namespace))]);
   const inputs: DecideInput[] = [];
   for (const policy of policies) {
-    const vs = vsMap.get(`${policy.virtualService.namespace}/${policy.virtualService.name}`);
+    const vs = vsMap.get(`${policy.route.namespace}/${policy.route.name}`);
     const reading = readings.get(policy.name);
     if (vs === undefined || reading === undefined)
       throw new Error(`no VirtualService or reading for ${policy.name}`);
-    const located = locateMirrors(vs, {
-      route: 'primary',
-      host: policy.target.host,
-      namespace: policy.virtualService.namespace,
-    });
+    const located = locateTarget(vs, policy.route, policy.target);
     if (!Array.isArray(located)) throw located;
     inputs.push({
       now: clock,

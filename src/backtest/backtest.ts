@@ -2,6 +2,7 @@
  * A backtest end to end: read the history, fit the model, replay the policy through it.
  */
 import { SIGNAL_NAMES } from '../core/types.js';
+import { describeRoute } from '../mesh/route.js';
 import type { MirrorPolicy } from '../policy/types.js';
 import { capacityOf, DEFAULT_FIT_OPTIONS, type FitOptions, fitSignal } from './fit.js';
 import { type History, mirrorRatio } from './history.js';
@@ -52,7 +53,7 @@ export function backtestHistory(
   }
   return {
     policy: policy.name,
-    virtualService: `${policy.virtualService.namespace}/${policy.virtualService.name}`,
+    route: describeRoute(policy.route),
     from: range.from,
     to: range.to,
     stepSeconds: history.stepSeconds,

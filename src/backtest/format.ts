@@ -137,7 +137,7 @@ export function formatBacktestTable(result: BacktestResult): string {
   const s = result.summary;
   const lines: string[] = [];
   lines.push(
-    `Backtest of policy ${result.policy} (VirtualService ${result.virtualService}), ${formatTime(result.from)} to ${formatTime(result.to)}, every ${result.stepSeconds}s`,
+    `Backtest of policy ${result.policy} (${result.route}), ${formatTime(result.from)} to ${formatTime(result.to)}, every ${result.stepSeconds}s`,
   );
   lines.push(
     `Actual percentage: ${result.percentSource === 'metric' ? 'from mirror_autoscaler_mirror_percent' : 'assumed (--assume-percent)'}`,

@@ -267,7 +267,7 @@ export async function readHistory(reader: PrometheusRangeReader, request: Histor
     request.primaryService ??
     (fromPolicy !== undefined
       ? { name: fromPolicy.service, namespace: fromPolicy.namespace }
-      : { name: policy.virtualService.name, namespace: policy.virtualService.namespace });
+      : { name: policy.route.name, namespace: policy.route.namespace });
   const productionTemplate = request.productionQuery ?? policy.queries.productionRate;
   const production =
     productionTemplate !== undefined

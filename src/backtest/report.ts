@@ -130,7 +130,7 @@ export function breachIntervals(points: readonly BacktestPoint[], stepSeconds: n
  */
 export interface ReportData {
   readonly policy: string;
-  readonly virtualService: string;
+  readonly route: string;
   readonly from: number;
   readonly to: number;
   readonly stepSeconds: number;
@@ -154,7 +154,7 @@ function reportData(result: BacktestResult): ReportData {
   const pts = result.points;
   return {
     policy: result.policy,
-    virtualService: result.virtualService,
+    route: result.route,
     from: result.from,
     to: result.to,
     stepSeconds: result.stepSeconds,
@@ -520,7 +520,7 @@ function swatch(color: string): string {
 export function renderHtmlReport(result: BacktestResult): string {
   const assets = loadAssets();
   const data = reportData(result);
-  const title = `Backtest of ${result.policy} on ${result.virtualService}`;
+  const title = `Backtest of ${result.policy} on ${result.route}`;
   const range = `${isoUtc(result.from)} – ${isoUtc(result.to)}`;
   // Only these exact inline scripts may run, by hash: even an escaping bug elsewhere could not inject code.
   // Style attributes are allowed for the legend swatches; with default-src 'none', CSS cannot fetch anything.

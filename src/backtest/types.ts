@@ -68,7 +68,8 @@ export interface BacktestSummary {
 export interface BacktestResult {
   readonly policy: string;
   /** "NS/NAME" */
-  readonly virtualService: string;
+  /** The managed route object: `VirtualService shop/checkout`. */
+  readonly route: string;
   /** Epoch seconds, both ends included, and the step. */
   readonly from: number;
   readonly to: number;

@@ -111,7 +111,7 @@ export async function runBacktestCommand(
     const primaryService =
       flags.primaryService === undefined
         ? undefined
-        : serviceFlag(flags.primaryService, policy.virtualService.namespace);
+        : serviceFlag(flags.primaryService, policy.route.namespace);
 
     const reader = new PrometheusRangeReader({
       url: prom.url,

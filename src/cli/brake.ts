@@ -7,7 +7,9 @@ import {
   type BrakeResult,
   type BrakeStore,
   brakeVirtualService,
+  describeRoute,
   KubernetesRouteStore,
+  type RouteKind,
   releaseVirtualService,
   type VirtualService,
 } from '../mesh/index.js';
@@ -49,7 +51,8 @@ const LABELS: Record<BrakeResult['kind'], string> = {
 export function formatBrakeResult(r: BrakeResult): string {
   const label =
     r.dryRun && (r.kind === 'braked' || r.kind === 'released') ? `would be ${r.kind}` : LABELS[r.kind];
-  return `${r.virtualService}: ${label}: ${r.detail}`;
+  const kind = r.routeKind === 'VirtualService' ? '' : `${r.routeKind} `;
+  return `${kind}${r.virtualService}: ${label}: ${r.detail}`;
 }
 
 /**
@@ -58,23 +61,26 @@ export function formatBrakeResult(r: BrakeResult): string {
  */
 export async function brakeAll(
   policies: readonly MirrorPolicy[],
-  store: BrakeStore & { list(namespaces?: readonly string[]): Promise<Map<string, VirtualService>> },
+  store: BrakeStore & {
+    list(namespaces?: readonly string[], kind?: RouteKind): Promise<Map<string, VirtualService>>;
+  },
   options: BrakeOptions & { release: boolean },
 ): Promise<BrakeResult[]> {
   const groups = new Map<string, MirrorPolicy[]>();
   for (const p of policies) {
-    const key = `${p.virtualService.namespace}/${p.virtualService.name}`;
+    const key = describeRoute(p.route);
     groups.set(key, [...(groups.get(key) ?? []), p]);
   }
   // One LIST per namespace for the first read; a namespace that cannot be listed falls back to GETs, whose
   // errors then name each VirtualService.
-  const namespaces = [...new Set(policies.map((p) => p.virtualService.namespace))].sort();
+  const scopes = new Map<string, { kind: RouteKind; namespace: string }>();
+  for (const p of policies) scopes.set(`${p.route.kind} ${p.route.namespace}`, p.route);
   const listed = new Map<string, VirtualService>();
   await Promise.all(
-    namespaces.map((ns) =>
-      store.list([ns]).then(
+    [...scopes.values()].map(({ kind, namespace }) =>
+      (kind === 'VirtualService' ? store.list([namespace]) : store.list([namespace], kind)).then(
         (m) => {
-          for (const [k, v] of m) listed.set(k, v);
+          for (const [k, v] of m) listed.set(`${kind} ${k}`, v);
         },
         () => undefined,
       ),
@@ -88,7 +94,8 @@ export async function brakeAll(
       const key = keys[i] as string;
       const group = groups.get(key) ?? [];
       const first = group[0] as MirrorPolicy;
-      const target = { namespace: first.virtualService.namespace, name: first.virtualService.name };
+      const { kind, namespace, name } = first.route;
+      const target = kind === 'VirtualService' ? { namespace, name } : { namespace, name, kind };
       const run = options.release ? releaseVirtualService : brakeVirtualService;
       results[i] = await run(store, target, group, options, listed.get(key));
     }
@@ -138,7 +145,7 @@ export async function runBrake(
     const loaded = await loadPolicyDir(flags.policies);
     for (const p of loaded.problems) io.stderr.write(`${formatProblem(p)}\n`);
     const policies = loaded.policies.filter(
-      (p) => flags.namespace === undefined || p.virtualService.namespace === flags.namespace,
+      (p) => flags.namespace === undefined || p.route.namespace === flags.namespace,
     );
     if (policies.length === 0) {
       const where = flags.namespace === undefined ? '' : ` for namespace ${flags.namespace}`;

@@ -5,21 +5,24 @@ import { SIGNAL_NAMES } from '../core/types.js';
 import {
   ConflictError,
   currentPercent,
-  locateMirrors,
+  describeRoute,
+  locateTarget,
+  locationLabel,
   MeshError,
-  type MirrorLocation,
   pauseState,
+  type RouteKind,
+  type RouteObject,
   type RouteStore,
   readStateAnnotation,
+  routeId,
   stateAnnotation,
-  type VirtualService,
 } from '../mesh/index.js';
 import type { MirrorPolicy } from '../policy/types.js';
 import type { SignalReading, SignalRequest, SignalSource } from '../signals/index.js';
 import { resolveObservation } from '../signals/scrape.js';
 import { productionRequest } from './production.js';
 
-/** VirtualServices written at once in one cycle; bounds the load a cycle with many changes puts on the API server. */
+/** Route objects written at once in one cycle; bounds the load a cycle with many changes puts on the API server. */
 export const MAX_CONCURRENT_WRITES = 8;
 
 /** How many times a write is retried after a concurrent edit before the cycle gives up on it. */
@@ -28,9 +31,14 @@ export const MAX_WRITE_ATTEMPTS = 3;
 /** What one cycle did for one policy: the row of `plan`, the audit record of `run`. */
 export interface PolicyOutcome {
   policy: string;
-  /** "NAMESPACE/NAME" */
-  virtualService: string;
-  /** Route names (or `http[i]` for unnamed routes) whose mirror the policy manages. */
+  /** Kind of the managed route object: VirtualService, HTTPRoute or GRPCRoute. */
+  routeKind: RouteKind;
+  /** "NAMESPACE/NAME" of the route object. */
+  routeId: string;
+  /**
+   * Where the managed mirror sits in it: http route names (or `http[i]`) of a VirtualService; the rule's
+   * name (or `rules[i]`, plus `/backendRefs[k]` for a backend's filter) of an HTTPRoute or GRPCRoute.
+   */
   routes: string[];
   currentPercent: number | null;
   proposedPercent: number | null;
@@ -54,8 +62,8 @@ export interface PolicyOutcome {
   /** written: patched; recorded: dry run; none: nothing to write; failed: write gave up. */
   write: 'written' | 'recorded' | 'none' | 'failed';
   error?: string;
-  /** The VirtualService as last read or written, for Events; absent when it could not be read. */
-  object?: VirtualService;
+  /** The route object as last read or written, for Events; absent when it could not be read. */
+  object?: RouteObject;
 }
 
 /** Dependencies of a cycle; everything that touches the world comes in here. */
@@ -70,18 +78,18 @@ export interface CycleDeps {
    * not the leader, or whose lease may have lapsed, must not write.
    */
   canWrite?: () => boolean;
-  /** In-memory controller state per policy; read from the VirtualService annotation when missing. */
+  /** In-memory controller state per policy; read from the route object's annotation when missing. */
   states: Map<string, ControllerState>;
 }
 
 /**
- * Turns policies into the batched signal requests of one cycle. `virtualService` gives, per policy, its
- * VirtualService as listed this cycle (for the primary service of the managed route); without it only
+ * Turns policies into the batched signal requests of one cycle. `routeObject` gives, per policy, its route
+ * object as listed this cycle (for the primary service of the managed route); without it only
  * spec.production names the production traffic.
  */
 export function signalRequests(
   policies: readonly MirrorPolicy[],
-  virtualService: (p: MirrorPolicy) => VirtualService | undefined = () => undefined,
+  routeObject: (p: MirrorPolicy) => RouteObject | undefined = () => undefined,
 ): SignalRequest[] {
   return policies.map((p) => {
     const scrape = p.observation?.scrapeIntervalSeconds;
@@ -93,17 +101,19 @@ export function signalRequests(
       guardrails: SIGNAL_NAMES.filter((s) => p.guardrails[s] !== undefined),
       queries: p.queries,
       ...(scrape !== undefined && { scrapeIntervalSeconds: scrape }),
-      production: productionRequest(p, virtualService(p)),
+      production: productionRequest(p, routeObject(p)),
     };
   });
 }
 
-function routeLabel(loc: MirrorLocation): string {
-  return loc.routeName ?? `http[${loc.routeIndex}]`;
+/** Key of a policy's route object, unique across kinds: `HTTPRoute shop/checkout`. */
+function objectKey(p: MirrorPolicy): string {
+  return describeRoute(p.route);
 }
 
-function vsKey(p: MirrorPolicy): string {
-  return `${p.virtualService.namespace}/${p.virtualService.name}`;
+/** Key of one LIST: a kind in a namespace. */
+function scopeKey(kind: RouteKind, namespace: string): string {
+  return `${kind} ${namespace}`;
 }
 
 function signalValues(signals: Signals, policy: MirrorPolicy): Pick<PolicyOutcome, 'signals' | 'absent'> {
@@ -122,8 +132,8 @@ function signalValues(signals: Signals, policy: MirrorPolicy): Pick<PolicyOutcom
   return { signals: values, absent };
 }
 
-/** The state of one policy kept on its VirtualService; malformed or foreign state is ignored. */
-export function readState(vs: VirtualService, policy: string): ControllerState | undefined {
+/** The state of one policy kept on its route object; malformed or foreign state is ignored. */
+export function readState(vs: RouteObject, policy: string): ControllerState | undefined {
   const stored = readStateAnnotation(vs, policy);
   if (stored instanceof MeshError || !stored.found) return undefined;
   return parseControllerState(stored.value);
@@ -140,11 +150,11 @@ const QUERY_FAILED = (detail: string): SignalReading => ({
   requestRate: { kind: 'absent', reason: 'QueryFailed', detail },
 });
 
-/** The VirtualServices of one namespace, or why they could not be listed. */
-type Listed = { ok: true; m: Map<string, VirtualService> } | { ok: false; err: string };
+/** The route objects of one kind in one namespace, or why they could not be listed. */
+type Listed = { ok: true; m: Map<string, RouteObject> } | { ok: false; err: string };
 
 /**
- * One evaluation of every policy: one list of VirtualServices per namespace, one batch of signal queries,
+ * One evaluation of every policy: one list of route objects per kind and namespace, one batch of signal queries,
  * then a decision per policy and, unless `dryRun`, a guarded JSON Patch for every change.
  * A broken policy yields an outcome with `error` and never stops the others.
  */
@@ -154,24 +164,31 @@ export async function runCycle(
   options: { dryRun: boolean },
 ): Promise<PolicyOutcome[]> {
   const now = deps.now();
-  const namespaces = [...new Set(policies.map((p) => p.virtualService.namespace))].sort();
-  // VirtualServices first: the default production query reads the primary destination of each managed
-  // route, so the signals are asked for once the routes are known (one round trip more per cycle, and
-  // the readings still come from one batch).
+  const scopes = new Map<string, { kind: RouteKind; namespace: string }>();
+  for (const p of policies) scopes.set(scopeKey(p.route.kind, p.route.namespace), p.route);
+  // Routes first: the default production query reads the primary destination of each managed route, so
+  // the signals are asked for once the routes are known (one round trip more per cycle, and the readings
+  // still come from one batch).
   const lists = await Promise.all(
-    // One LIST per namespace, each on its own: a namespace the controller may not read (or that fails to
-    // answer) fails only the policies in it, never the others.
-    namespaces.map((ns) =>
-      deps.routes.list([ns]).then(
-        (m): [string, Listed] => [ns, { ok: true, m }],
-        (err: unknown): [string, Listed] => [ns, { ok: false, err: errorMessage(err) }],
+    // One LIST per kind and namespace, each on its own: a namespace the controller may not read (or a kind
+    // the cluster does not serve) fails only the policies in it, never the others.
+    [...scopes]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, { kind, namespace }]) =>
+        (kind === 'VirtualService'
+          ? deps.routes.list([namespace])
+          : deps.routes.list([namespace], kind)
+        ).then(
+          (m): [string, Listed] => [key, { ok: true, m }],
+          (err: unknown): [string, Listed] => [key, { ok: false, err: errorMessage(err) }],
+        ),
       ),
-    ),
   );
   const listed = new Map<string, Listed>(lists);
-  const vsOf = (p: MirrorPolicy): VirtualService | undefined => {
-    const list = listed.get(p.virtualService.namespace);
-    return list?.ok ? list.m.get(vsKey(p)) : undefined;
+  const listOf = (p: MirrorPolicy) => listed.get(scopeKey(p.route.kind, p.route.namespace));
+  const vsOf = (p: MirrorPolicy): RouteObject | undefined => {
+    const list = listOf(p);
+    return list?.ok ? list.m.get(routeId(p.route)) : undefined;
   };
   const readings = await deps.signals
     .fetch(signalRequests(policies, vsOf), new Date(now))
@@ -181,12 +198,12 @@ export async function runCycle(
       return new Map<string, SignalReading>();
     });
   const outcomes: PolicyOutcome[] = new Array(policies.length);
-  // Policies on the same VirtualService go one after the other (each write changes its resourceVersion);
-  // different VirtualServices are written concurrently, a bounded number at a time, so a cycle with many
+  // Policies on the same route object go one after the other (each write changes its resourceVersion);
+  // different objects are written concurrently, a bounded number at a time, so a cycle with many
   // changes does not wait for each PATCH in turn.
   const groups = new Map<string, number[]>();
   policies.forEach((p, i) => {
-    const key = vsKey(p);
+    const key = objectKey(p);
     groups.set(key, [...(groups.get(key) ?? []), i]);
   });
   const queue = [...groups.values()];
@@ -195,10 +212,10 @@ export async function runCycle(
       for (const i of group) {
         const policy = policies[i] as MirrorPolicy;
         const reading = readings.get(policy.name) ?? QUERY_FAILED('no reading returned for this policy');
-        const list = listed.get(policy.virtualService.namespace);
+        const list = listOf(policy);
         if (list === undefined || !list.ok) {
           const why = list === undefined ? 'namespace was not listed' : list.err;
-          outcomes[i] = failed(policy, reading, `listing VirtualServices failed: ${why}`);
+          outcomes[i] = failed(policy, reading, `listing ${policy.route.kind}s failed: ${why}`);
           continue;
         }
         outcomes[i] = await evaluate(policy, list.m, reading, deps, now, options.dryRun);
@@ -214,7 +231,8 @@ function blank(policy: MirrorPolicy, reading: SignalReading): PolicyOutcome {
   const production = reading.productionRate;
   return {
     policy: policy.name,
-    virtualService: vsKey(policy),
+    routeKind: policy.route.kind,
+    routeId: routeId(policy.route),
     routes: [],
     currentPercent: null,
     proposedPercent: null,
@@ -240,28 +258,25 @@ function failed(policy: MirrorPolicy, reading: SignalReading, error: string): Po
 
 async function evaluate(
   policy: MirrorPolicy,
-  vsMap: Map<string, VirtualService>,
+  vsMap: Map<string, RouteObject>,
   reading: SignalReading,
   deps: CycleDeps,
   now: number,
   dryRun: boolean,
 ): Promise<PolicyOutcome> {
-  const log = deps.logger.child({ policy: policy.name, virtualService: vsKey(policy) });
-  let vs = vsMap.get(vsKey(policy));
+  const id = routeId(policy.route);
+  const what = describeRoute(policy.route);
+  const log = deps.logger.child({ policy: policy.name, routeKind: policy.route.kind, route: id });
+  let vs = vsMap.get(id);
   for (let attempt = 1; ; attempt++) {
-    if (!vs) return failed(policy, reading, `VirtualService ${vsKey(policy)} not found`);
-    const located = locateMirrors(vs, {
-      ...(policy.virtualService.route !== undefined && { route: policy.virtualService.route }),
-      host: policy.target.host,
-      namespace: policy.virtualService.namespace,
-      ...(policy.target.subset !== undefined && { subset: policy.target.subset }),
-    });
+    if (!vs) return failed(policy, reading, `${what} not found`);
+    const located = locateTarget(vs, policy.route, policy.target);
     if (!Array.isArray(located)) return failed(policy, reading, located.message);
     // Several routes may mirror to the target; the highest percentage in effect is the one the target feels.
     const current = currentPercent(located);
     const row: PolicyOutcome = {
       ...blank(policy, reading),
-      routes: located.map(routeLabel),
+      routes: located.map(locationLabel),
       currentPercent: current,
       object: vs,
     };
@@ -325,26 +340,29 @@ async function evaluate(
         decision.percent,
         stateAnnotation(policy.name, decision.state),
       );
-      vsMap.set(vsKey(policy), updated);
+      vsMap.set(id, updated);
       deps.states.set(policy.name, decision.state);
       log.info(audit, `mirror percentage ${current} -> ${decision.percent}: ${decision.message}`);
       return { ...outcome, object: updated, write: 'written' };
     } catch (err) {
       if (err instanceof ConflictError && attempt < MAX_WRITE_ATTEMPTS) {
         // Someone else changed the object between our read and our patch: read again and decide again.
-        log.debug({ attempt }, 'conflict, re-reading VirtualService');
+        log.debug({ attempt }, `conflict, re-reading ${policy.route.kind}`);
         try {
-          vs = await deps.routes.get(policy.virtualService.namespace, policy.virtualService.name);
+          vs =
+            policy.route.kind === 'VirtualService'
+              ? await deps.routes.get(policy.route.namespace, policy.route.name)
+              : await deps.routes.get(policy.route.namespace, policy.route.name, policy.route.kind);
         } catch (readErr) {
           // Report what the re-read hit (deleted, forbidden, API server down), not a generic "not found".
-          const error = `re-reading ${vsKey(policy)} after a conflict failed: ${errorMessage(readErr)}`;
+          const error = `re-reading ${id} after a conflict failed: ${errorMessage(readErr)}`;
           log.warn({ err: readErr }, error);
           return { ...outcome, write: 'failed', error };
         }
-        vsMap.set(vsKey(policy), vs);
+        vsMap.set(id, vs);
         continue;
       }
-      const error = `writing ${vsKey(policy)} failed: ${errorMessage(err)}`;
+      const error = `writing ${id} failed: ${errorMessage(err)}`;
       log.warn({ err }, error);
       return { ...outcome, write: 'failed', error };
     }

@@ -50,7 +50,8 @@ export class Daemon {
     for (const o of outcomes) {
       const fields = {
         policy: o.policy,
-        virtualService: o.virtualService,
+        routeKind: o.routeKind,
+        route: o.routeId,
         currentPercent: o.currentPercent,
         proposedPercent: o.proposedPercent,
         action: o.action,

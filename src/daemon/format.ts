@@ -41,11 +41,12 @@ function scrapeCell(o: PolicyOutcome): string {
 
 /** The `plan` table: one row per policy, aligned columns, then the errors and messages underneath. */
 export function formatPlanTable(outcomes: readonly PolicyOutcome[]): string {
-  const header = ['POLICY', 'VIRTUALSERVICE', 'ROUTE', 'CURRENT', 'PROPOSED', 'ACTION', 'REASON'];
+  const header = ['POLICY', 'KIND', 'OBJECT', 'ROUTE', 'CURRENT', 'PROPOSED', 'ACTION', 'REASON'];
   header.push(...COLUMNS.map((c) => c.title), 'PRODUCTION', 'SCRAPE', 'MODE');
   const rows = outcomes.map((o) => [
     o.policy,
-    o.virtualService,
+    o.routeKind,
+    o.routeId,
     o.routes.length === 0 ? '-' : o.routes.join(','),
     pct(o.currentPercent),
     pct(o.proposedPercent),
@@ -73,7 +74,8 @@ export function formatPlanTable(outcomes: readonly PolicyOutcome[]): string {
 export function planJson(o: PolicyOutcome): Record<string, unknown> {
   return {
     policy: o.policy,
-    virtualService: o.virtualService,
+    routeKind: o.routeKind,
+    route: o.routeId,
     routes: o.routes,
     currentPercent: o.currentPercent,
     proposedPercent: o.proposedPercent,

@@ -64,7 +64,8 @@ export interface DaemonMetricsOptions {
 
 /** The series one policy owns, so that all of them can be removed when the policy goes away. */
 interface PolicySeries {
-  virtualService?: string;
+  /** Labels of the percentage series: the route object the policy manages. */
+  route?: { route_kind: string; route: string };
   readonly signals: Set<SignalName>;
   readonly guardrails: Set<SignalName>;
   /** `action\0reason` pairs seen in decisions_total. */
@@ -79,8 +80,8 @@ export class DaemonMetrics {
   /** The registry behind /metrics. */
   readonly registry = new Registry();
 
-  private readonly mirrorPercent: Gauge<'policy' | 'virtual_service'>;
-  private readonly proposedPercent: Gauge<'policy' | 'virtual_service'>;
+  private readonly mirrorPercent: Gauge<'policy' | 'route_kind' | 'route'>;
+  private readonly proposedPercent: Gauge<'policy' | 'route_kind' | 'route'>;
   private readonly signalValue: Gauge<'policy' | 'signal'>;
   private readonly guardrailLimit: Gauge<'policy' | 'signal'>;
   private readonly scrapeInterval: Gauge<'policy' | 'source'>;
@@ -100,14 +101,14 @@ export class DaemonMetrics {
     const name = (n: string) => `${METRIC_PREFIX}${n}`;
     this.mirrorPercent = new Gauge({
       name: name('mirror_percent'),
-      help: 'Mirror percentage in effect on the VirtualService (highest of the routes the policy manages).',
-      labelNames: ['policy', 'virtual_service'],
+      help: 'Mirror percentage in effect on the route (highest of the mirrors the policy manages); route_kind is VirtualService, HTTPRoute or GRPCRoute, route its namespace/name.',
+      labelNames: ['policy', 'route_kind', 'route'],
       registers,
     });
     this.proposedPercent = new Gauge({
       name: name('proposed_percent'),
       help: "Mirror percentage of the policy's last decision.",
-      labelNames: ['policy', 'virtual_service'],
+      labelNames: ['policy', 'route_kind', 'route'],
       registers,
     });
     this.signalValue = new Gauge({
@@ -215,13 +216,14 @@ export class DaemonMetrics {
   private recordOutcome(o: PolicyOutcome): void {
     const policy = o.policy;
     const s = this.seriesOf(policy);
-    if (s.virtualService !== undefined && s.virtualService !== o.virtualService) {
-      // The policy now points at another VirtualService: the old series would report a stale object.
-      this.mirrorPercent.remove({ policy, virtual_service: s.virtualService });
-      this.proposedPercent.remove({ policy, virtual_service: s.virtualService });
+    const route = { route_kind: o.routeKind, route: o.routeId };
+    if (s.route !== undefined && (s.route.route !== route.route || s.route.route_kind !== route.route_kind)) {
+      // The policy now points at another route object: the old series would report a stale object.
+      this.mirrorPercent.remove({ policy, ...s.route });
+      this.proposedPercent.remove({ policy, ...s.route });
     }
-    s.virtualService = o.virtualService;
-    const vsLabels = { policy, virtual_service: o.virtualService };
+    s.route = route;
+    const vsLabels = { policy, ...route };
     setOrRemove(this.mirrorPercent, vsLabels, o.currentPercent);
     setOrRemove(this.proposedPercent, vsLabels, o.proposedPercent);
 
@@ -263,9 +265,9 @@ export class DaemonMetrics {
   forgetPolicy(policy: string): void {
     const s = this.series.get(policy);
     if (s === undefined) return;
-    if (s.virtualService !== undefined) {
-      this.mirrorPercent.remove({ policy, virtual_service: s.virtualService });
-      this.proposedPercent.remove({ policy, virtual_service: s.virtualService });
+    if (s.route !== undefined) {
+      this.mirrorPercent.remove({ policy, ...s.route });
+      this.proposedPercent.remove({ policy, ...s.route });
     }
     for (const signal of s.signals) this.signalValue.remove({ policy, signal });
     for (const signal of s.guardrails) this.guardrailLimit.remove({ policy, signal });

@@ -1,8 +1,8 @@
 /**
  * Which production traffic a policy's mirror copies: the primary service of the managed route. Pure: reads a
- * VirtualService as listed, never the API server.
+ * route object as listed, never the API server.
  */
-import { locateMirrors, type VirtualService } from '../mesh/index.js';
+import { locateTarget, locationRuleIndex, type RouteObject } from '../mesh/index.js';
 import type { MirrorPolicy } from '../policy/types.js';
 import type { ServiceRef } from '../signals/promql.js';
 import type { ProductionRequest } from '../signals/types.js';
@@ -46,33 +46,54 @@ export function primaryDestination(route: unknown, vsNamespace: string): Service
 }
 
 /**
- * The primary service of a policy: spec.production when set, else the primary destination of the first
- * route the policy manages in `vs` (undefined when the VirtualService is unknown or has no such route).
+ * The primary backend of one Gateway API rule: the Service `backendRefs[]` entry with the largest weight
+ * (the first on ties). An unset weight is 1, the Gateway API default; a weight of 0 takes no traffic.
+ */
+export function primaryBackend(rule: unknown, routeNamespace: string): ServiceRef | undefined {
+  if (!isRecord(rule) || !Array.isArray(rule.backendRefs)) return undefined;
+  let best: { ref: ServiceRef; weight: number } | undefined;
+  for (const ref of rule.backendRefs as unknown[]) {
+    if (!isRecord(ref) || typeof ref.name !== 'string' || ref.name === '') continue;
+    const group = ref.group ?? '';
+    const kind = ref.kind ?? 'Service';
+    if ((group !== '' && group !== 'core') || kind !== 'Service') continue;
+    const raw = ref.weight;
+    const weight = typeof raw === 'number' && Number.isFinite(raw) ? raw : 1;
+    if (weight <= 0) continue;
+    const namespace = typeof ref.namespace === 'string' ? ref.namespace : routeNamespace;
+    if (best === undefined || weight > best.weight) best = { ref: { namespace, name: ref.name }, weight };
+  }
+  return best?.ref;
+}
+
+/**
+ * The primary service of a policy: spec.production when set, else the primary destination (VirtualService)
+ * or backend (Gateway API rule) of the first route or rule the policy manages in `obj` (undefined when the
+ * object is unknown or has no such route).
  */
 export function productionService(
   policy: MirrorPolicy,
-  vs: VirtualService | undefined,
+  obj: RouteObject | undefined,
 ): ServiceRef | undefined {
   if (policy.production !== undefined) {
     return { namespace: policy.production.namespace, name: policy.production.service };
   }
-  if (vs === undefined) return undefined;
-  const located = locateMirrors(vs, {
-    ...(policy.virtualService.route !== undefined && { route: policy.virtualService.route }),
-    host: policy.target.host,
-    namespace: policy.virtualService.namespace,
-    ...(policy.target.subset !== undefined && { subset: policy.target.subset }),
-  });
+  if (obj === undefined) return undefined;
+  const located = locateTarget(obj, policy.route, policy.target);
   if (!Array.isArray(located)) return undefined;
   const first = located[0];
   if (first === undefined) return undefined;
-  const spec = vs.spec;
-  const http = isRecord(spec) && Array.isArray(spec.http) ? (spec.http as unknown[]) : [];
-  return primaryDestination(http[first.routeIndex], vs.metadata.namespace);
+  const spec = obj.spec;
+  const list = policy.route.kind === 'VirtualService' ? 'http' : 'rules';
+  const entries = isRecord(spec) && Array.isArray(spec[list]) ? (spec[list] as unknown[]) : [];
+  const entry = entries[locationRuleIndex(first)];
+  return policy.route.kind === 'VirtualService'
+    ? primaryDestination(entry, obj.metadata.namespace)
+    : primaryBackend(entry, obj.metadata.namespace);
 }
 
 /** What a policy asks the signal source about production: its primary service and its override, if any. */
-export function productionRequest(policy: MirrorPolicy, vs: VirtualService | undefined): ProductionRequest {
+export function productionRequest(policy: MirrorPolicy, vs: RouteObject | undefined): ProductionRequest {
   const service = productionService(policy, vs);
   const query = policy.queries.productionRate;
   return {

@@ -2,7 +2,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KubernetesRouteStore } from '../mesh/index.js';
 import { formatProblem, loadPolicyDir } from '../policy/index.js';
-import type { MirrorPolicy, Problem } from '../policy/types.js';
+import { type MirrorPolicy, type Problem, ROUTE_FIELDS } from '../policy/types.js';
 import { PrometheusSignalSource, type QueryEvent, resolvePrometheusConfig } from '../signals/index.js';
 
 /** Settings shared by `plan` and `run`, from flags with environment fallbacks. */
@@ -103,13 +103,13 @@ export function restrictToNamespace(
 ): { policies: MirrorPolicy[]; problems: Problem[] } {
   const problems = [...loaded.problems];
   const policies = loaded.policies.filter((p) => {
-    if (onlyNamespace === undefined || p.virtualService.namespace === onlyNamespace) return true;
+    if (onlyNamespace === undefined || p.route.namespace === onlyNamespace) return true;
     problems.push({
       file: p.file,
       line: 0,
       col: 0,
-      path: 'spec.virtualService.namespace',
-      message: `must be "${onlyNamespace}": the daemon is restricted to that namespace (got "${p.virtualService.namespace}")`,
+      path: `spec.${ROUTE_FIELDS[p.route.kind]}.namespace`,
+      message: `must be "${onlyNamespace}": the daemon is restricted to that namespace (got "${p.route.namespace}")`,
     });
     return false;
   });

@@ -14,15 +14,13 @@
  */
 import type { MirrorPolicy } from '../policy/types.js';
 import { ConflictError, MeshError } from './errors.js';
+import { buildRoutePatch, type Location, locateTarget, type RouteKind } from './route.js';
 import {
   BRAKE_ANNOTATION,
-  buildPercentPatch,
   currentPercent,
   escapePointerToken,
   flaggerOwner,
   type JsonPatchOp,
-  locateMirrors,
-  type MirrorLocation,
   PAUSED_ANNOTATION,
   roundPercent,
   type VirtualService,
@@ -84,8 +82,10 @@ export type BrakeResultKind =
   | 'failed';
 
 export interface BrakeResult {
-  /** `namespace/name` */
+  /** `namespace/name` of the route object. */
   readonly virtualService: string;
+  /** Its kind. */
+  readonly routeKind: RouteKind;
   readonly policies: readonly string[];
   readonly kind: BrakeResultKind;
   /** The highest mirror percentage of the managed mirrors before, when it could be read. */
@@ -101,7 +101,7 @@ export interface BrakeResult {
 
 /** The reads and the guarded write the brake needs; KubernetesRouteStore provides them. */
 export interface BrakeStore {
-  get(namespace: string, name: string): Promise<VirtualService>;
+  get(namespace: string, name: string, kind?: RouteKind): Promise<VirtualService>;
   patchObject(vs: VirtualService, ops: readonly JsonPatchOp[]): Promise<VirtualService>;
 }
 
@@ -116,15 +116,6 @@ export interface BrakePlan {
 
 function pct(p: number | null): string {
   return p === null ? '?' : `${p}%`;
-}
-
-function locate(vs: VirtualService, policy: MirrorPolicy): MirrorLocation[] | MeshError {
-  return locateMirrors(vs, {
-    ...(policy.virtualService.route !== undefined && { route: policy.virtualService.route }),
-    host: policy.target.host,
-    namespace: policy.virtualService.namespace,
-    ...(policy.target.subset !== undefined && { subset: policy.target.subset }),
-  });
 }
 
 /**
@@ -146,10 +137,10 @@ export function planBrake(vs: VirtualService, policies: readonly MirrorPolicy[],
       detail: `owned by Flagger Canary ${owner}; left to Flagger`,
     };
   }
-  const targets = new Map<string, { location: MirrorLocation; percent: number }>();
+  const targets = new Map<string, { location: Location; percent: number }>();
   const from: Record<string, number> = {};
   for (const policy of policies) {
-    const located = locate(vs, policy);
+    const located = locateTarget(vs, policy.route, policy.target);
     if (located instanceof MeshError) {
       return {
         ops: undefined,
@@ -192,12 +183,12 @@ export function planBrake(vs: VirtualService, policies: readonly MirrorPolicy[],
     annotations[BRAKE_ANNOTATION] = JSON.stringify(record);
   }
   // One group per target percentage; the first carries the resourceVersion test and the annotations.
-  const byPercent = new Map<number, MirrorLocation[]>();
+  const byPercent = new Map<number, Location[]>();
   for (const t of all) byPercent.set(t.percent, [...(byPercent.get(t.percent) ?? []), t.location]);
   const ops: JsonPatchOp[] = [];
   let first = true;
   for (const [percent, locations] of byPercent) {
-    const part = buildPercentPatch(vs, locations, percent, first ? annotations : {});
+    const part = buildRoutePatch(vs, locations, percent, first ? annotations : {});
     ops.push(...(first ? part : part.slice(1)));
     first = false;
   }
@@ -256,6 +247,13 @@ export function planRelease(vs: VirtualService): BrakePlan {
   };
 }
 
+/** The route object to brake or release; kind defaults to VirtualService. */
+export interface BrakeTarget {
+  readonly namespace: string;
+  readonly name: string;
+  readonly kind?: RouteKind;
+}
+
 /** Options of brakeVirtualService / releaseVirtualService. */
 export interface BrakeOptions {
   /** Plan and report, write nothing. */
@@ -272,8 +270,7 @@ function message(err: unknown): string {
 
 async function apply(
   store: BrakeStore,
-  namespace: string,
-  name: string,
+  { namespace, name, kind }: BrakeTarget,
   policies: readonly MirrorPolicy[],
   first: VirtualService | undefined,
   plan: (vs: VirtualService) => BrakePlan,
@@ -281,8 +278,11 @@ async function apply(
 ): Promise<BrakeResult> {
   const key = `${namespace}/${name}`;
   const names = policies.map((p) => p.name);
-  const result = (p: Omit<BrakeResult, 'virtualService' | 'policies' | 'dryRun'>): BrakeResult => ({
+  const result = (
+    p: Omit<BrakeResult, 'virtualService' | 'routeKind' | 'policies' | 'dryRun'>,
+  ): BrakeResult => ({
     virtualService: key,
+    routeKind: kind ?? 'VirtualService',
     policies: names,
     dryRun: options.dryRun,
     ...p,
@@ -292,7 +292,7 @@ async function apply(
   for (let attempt = 1; ; attempt++) {
     if (vs === undefined) {
       try {
-        vs = await store.get(namespace, name);
+        vs = await store.get(namespace, name, kind);
       } catch (err) {
         return result({ kind: 'failed', from: null, to: null, detail: message(err) });
       }
@@ -321,29 +321,21 @@ async function apply(
  */
 export function brakeVirtualService(
   store: BrakeStore,
-  target: { namespace: string; name: string },
+  target: BrakeTarget,
   policies: readonly MirrorPolicy[],
   options: BrakeOptions,
   read?: VirtualService,
 ): Promise<BrakeResult> {
-  return apply(
-    store,
-    target.namespace,
-    target.name,
-    policies,
-    read,
-    (vs) => planBrake(vs, policies, options.now()),
-    options,
-  );
+  return apply(store, target, policies, read, (vs) => planBrake(vs, policies, options.now()), options);
 }
 
 /** Releases the brake of one VirtualService (see planRelease), like brakeVirtualService. Never rejects. */
 export function releaseVirtualService(
   store: BrakeStore,
-  target: { namespace: string; name: string },
+  target: BrakeTarget,
   policies: readonly MirrorPolicy[],
   options: BrakeOptions,
   read?: VirtualService,
 ): Promise<BrakeResult> {
-  return apply(store, target.namespace, target.name, policies, read, planRelease, options);
+  return apply(store, target, policies, read, planRelease, options);
 }

@@ -6,25 +6,27 @@
  * about, so a log line or an Event says what failed without a stack trace.
  */
 
-/** Why a VirtualService cannot be read or edited safely. Stable codes for logs, metrics and events. */
+/** Why a route object cannot be read or edited safely. Stable codes for logs, metrics and events. */
 export const MESH_ERROR_CODES = [
   'InvalidObject',
   'NoHttpRoutes',
+  'NoRules',
   'RouteNotFound',
   'NoMirrorToTarget',
   'BothMirrorAndMirrors',
   'InvalidMirror',
+  'AmbiguousMirror',
   'InvalidPercentage',
   'InvalidState',
 ] as const;
 export type MeshErrorCode = (typeof MESH_ERROR_CODES)[number];
 
-/** A VirtualService whose content we refuse to touch; the message names the object, route and field. */
+/** A route object whose content we refuse to touch; the message names the object, route and field. */
 export class MeshError extends Error {
   override readonly name = 'MeshError';
   constructor(
     readonly code: MeshErrorCode,
-    /** `namespace/name` of the VirtualService, or `?` when the object had no usable metadata. */
+    /** `namespace/name` of the route object, or `?` when the object had no usable metadata. */
     readonly virtualService: string,
     message: string,
   ) {

@@ -400,6 +400,11 @@ const NO_MIRROR_TEXTS = [
   ': spec.http: missing or empty',
   ': no mirror to ',
   ': no http route mirrors to ',
+  ': no rule named ',
+  ': no rule at index ',
+  ': spec.rules: missing or empty',
+  ': no RequestMirror filter to ',
+  ': no rule has a RequestMirror filter to ',
 ];
 
 /** Classifies an outcome; see OutcomeKind. */
@@ -412,8 +417,9 @@ export function classifyOutcome(outcome: PolicyOutcome): OutcomeKind {
   }
   if (outcome.error !== undefined) {
     const error = outcome.error;
-    if (error === `VirtualService ${outcome.virtualService} not found`) return 'notFound';
-    if (error.startsWith(`VirtualService ${outcome.virtualService}`)) {
+    const route = `${outcome.routeKind} ${outcome.routeId}`;
+    if (error === `${route} not found`) return 'notFound';
+    if (error.startsWith(route)) {
       return NO_MIRROR_TEXTS.some((t) => error.includes(t)) ? 'noMirror' : 'invalidMirror';
     }
     return 'unreadable';

@@ -1,6 +1,6 @@
 /**
  * KubernetesRouteStore: the RouteStore port on @kubernetes/client-node (CustomObjectsApi for
- * VirtualServices, ApisApi for discovery). Every failure becomes a typed KubernetesApiError naming the
+ * VirtualServices, HTTPRoutes and GRPCRoutes, ApisApi for discovery). Every failure becomes a typed KubernetesApiError naming the
  * verb, resource and object.
  */
 import {
@@ -41,21 +41,15 @@ import {
   validateBackoffPolicy,
   withRetry,
 } from './retry.js';
+import { buildRoutePatch, kindOf, type Location, ROUTE_APIS, type RouteKind } from './route.js';
 import type { RouteStore } from './store.js';
-import {
-  asVirtualService,
-  buildPercentPatch,
-  type JsonPatchOp,
-  type MirrorLocation,
-  type VirtualService,
-} from './virtualservice.js';
+import { asRouteObject, type JsonPatchOp, type RouteObject } from './virtualservice.js';
 
 export const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
 /** Served versions of the Istio networking API, in order of preference (v1 is storage from Istio 1.27). */
 export const ISTIO_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const;
 export type IstioVersion = (typeof ISTIO_VERSIONS)[number];
 export const VIRTUAL_SERVICE_PLURAL = 'virtualservices';
-const RESOURCE = `${VIRTUAL_SERVICE_PLURAL}.${ISTIO_NETWORKING_GROUP}`;
 
 export interface KubernetesRouteStoreOptions {
   /** Upper bound on one request, in milliseconds; default 10 000. */
@@ -224,7 +218,7 @@ export class KubernetesRouteStore implements RouteStore {
   private readonly backoff: BackoffPolicy;
   private readonly retryDeps: RetryDeps;
   private readonly onApiError: ((err: KubernetesApiError) => void) | undefined;
-  private version: Promise<IstioVersion> | undefined;
+  private readonly versions = new Map<RouteKind, Promise<string>>();
 
   constructor(kc: KubeConfig, options: KubernetesRouteStoreOptions = {}) {
     this.custom = kc.makeApiClient(CustomObjectsApi);
@@ -268,64 +262,97 @@ export class KubernetesRouteStore implements RouteStore {
   }
 
   /**
-   * The preferred served version of networking.istio.io (v1, else v1beta1, else v1alpha3), discovered with
-   * one request and cached; a failed discovery is not cached, so the next call tries again.
+   * The preferred served version of a route kind's API (VirtualService: v1, else v1beta1, else v1alpha3 of
+   * networking.istio.io; HTTPRoute: v1, else v1beta1; GRPCRoute: v1, of gateway.networking.k8s.io),
+   * discovered once and cached; a failed discovery is not cached, so the next call tries again.
    * @throws DiscoveryError when none of them is served; a KubernetesApiError when discovery fails.
    */
-  servedVersion(): Promise<IstioVersion> {
-    if (this.version === undefined) {
-      const discovering = this.discover();
-      this.version = discovering;
-      discovering.catch(() => {
-        if (this.version === discovering) this.version = undefined;
-      });
-    }
-    return this.version;
-  }
-
-  private async discover(): Promise<IstioVersion> {
-    const ctx: RequestContext = { verb: 'get', resource: 'API groups', name: '/apis' };
-    const groups: unknown = await this.request(ctx, () => this.apis.getAPIVersions(this.options));
-    const list = isObject(groups) && Array.isArray(groups.groups) ? (groups.groups as unknown[]) : [];
-    const group = list.find((g) => isObject(g) && g.name === ISTIO_NETWORKING_GROUP);
-    const served =
-      isObject(group) && Array.isArray(group.versions)
-        ? group.versions.map((v: unknown) => (isObject(v) && typeof v.version === 'string' ? v.version : '?'))
-        : [];
-    const version = ISTIO_VERSIONS.find((v) => served.includes(v));
+  servedVersion(kind: 'VirtualService'): Promise<IstioVersion>;
+  servedVersion(kind?: RouteKind): Promise<string>;
+  servedVersion(kind: RouteKind = 'VirtualService'): Promise<string> {
+    let version = this.versions.get(kind);
     if (version === undefined) {
-      throw new DiscoveryError(
-        `the API server serves no ${ISTIO_NETWORKING_GROUP} version this tool supports (${ISTIO_VERSIONS.join(', ')}); served: ${served.length === 0 ? 'none (is Istio installed?)' : served.join(', ')}`,
-      );
+      const discovering = this.discover(kind);
+      version = discovering;
+      this.versions.set(kind, discovering);
+      discovering.catch(() => {
+        if (this.versions.get(kind) === discovering) this.versions.delete(kind);
+      });
     }
     return version;
   }
 
-  /** VirtualServices in `namespaces` (one paginated LIST each), or in all namespaces (one LIST), keyed ns/name. */
-  async list(namespaces?: readonly string[]): Promise<Map<string, VirtualService>> {
-    const version = await this.servedVersion();
+  private async discover(kind: RouteKind): Promise<string> {
+    const api = ROUTE_APIS[kind];
+    const ctx: RequestContext = { verb: 'get', resource: 'API groups', name: '/apis' };
+    const groups: unknown = await this.request(ctx, () => this.apis.getAPIVersions(this.options));
+    const list = isObject(groups) && Array.isArray(groups.groups) ? (groups.groups as unknown[]) : [];
+    const group = list.find((g) => isObject(g) && g.name === api.group);
+    const served =
+      isObject(group) && Array.isArray(group.versions)
+        ? group.versions.map((v: unknown) => (isObject(v) && typeof v.version === 'string' ? v.version : '?'))
+        : [];
+    const candidates = api.versions.filter((v) => served.includes(v));
+    const fail = (detail: string) =>
+      new DiscoveryError(
+        `the API server serves no ${api.group} version this tool supports for ${kind} (${api.versions.join(', ')}); ${detail}`,
+      );
+    if (candidates.length === 0) {
+      throw fail(`served: ${served.length === 0 ? `none (${api.installHint})` : served.join(', ')}`);
+    }
+    // Istio serves VirtualServices in every version of its group. A Gateway API group version may lack a
+    // kind (GRPCRoute came later than HTTPRoute, experimental kinds come and go): ask for its resources.
+    if (kind === 'VirtualService') return candidates[0] as string;
+    for (const version of candidates) {
+      const rctx: RequestContext = {
+        verb: 'get',
+        resource: 'API resources',
+        name: `/apis/${api.group}/${version}`,
+      };
+      const resources: unknown = await this.request(rctx, () =>
+        this.custom.getAPIResources({ group: api.group, version }, this.options),
+      );
+      const items = isObject(resources) && Array.isArray(resources.resources) ? resources.resources : [];
+      if (items.some((r: unknown) => isObject(r) && r.name === api.plural)) return version;
+    }
+    throw fail(
+      `${api.group} ${candidates.join(', ')} is served but has no ${api.plural} (${api.installHint})`,
+    );
+  }
+
+  /**
+   * Route objects of one kind (default VirtualServices) in `namespaces` (one paginated LIST each), or in all
+   * namespaces (one LIST), keyed ns/name.
+   */
+  async list(
+    namespaces?: readonly string[],
+    kind: RouteKind = 'VirtualService',
+  ): Promise<Map<string, RouteObject>> {
+    const version = await this.servedVersion(kind);
     const scopes = namespaces === undefined ? [undefined] : [...new Set(namespaces)];
-    const pages = await Promise.all(scopes.map((ns) => this.listScope(version, ns)));
+    const pages = await Promise.all(scopes.map((ns) => this.listScope(kind, version, ns)));
     const all = pages.flat().sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     return new Map(all);
   }
 
   private async listScope(
-    version: IstioVersion,
+    kind: RouteKind,
+    version: string,
     namespace: string | undefined,
-  ): Promise<[string, VirtualService][]> {
+  ): Promise<[string, RouteObject][]> {
+    const api = ROUTE_APIS[kind];
     const ctx: RequestContext = {
       verb: 'list',
-      resource: RESOURCE,
+      resource: api.resource,
       ...(namespace === undefined ? {} : { namespace }),
     };
-    const found: [string, VirtualService][] = [];
+    const found: [string, RouteObject][] = [];
     let token: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const common = {
-        group: ISTIO_NETWORKING_GROUP,
+        group: api.group,
         version,
-        plural: VIRTUAL_SERVICE_PLURAL,
+        plural: api.plural,
         limit: this.pageSize,
         ...(token === undefined ? {} : { _continue: token }),
       };
@@ -339,7 +366,7 @@ export class KubernetesRouteStore implements RouteStore {
         throw new ApiError({ ...ctx, code: 200, status: { message: 'the LIST answer has no items array' } });
       }
       for (const item of body.items as unknown[]) {
-        const vs = asVirtualService(item);
+        const vs = asRouteObject(item, kind);
         if (vs instanceof MeshError) throw vs;
         found.push([`${vs.metadata.namespace}/${vs.metadata.name}`, vs]);
       }
@@ -350,32 +377,33 @@ export class KubernetesRouteStore implements RouteStore {
     throw new ApiError({ ...ctx, code: 200, status: { message: `more than ${MAX_PAGES} pages; giving up` } });
   }
 
-  /** One VirtualService. @throws NotFoundError when it does not exist. */
-  async get(namespace: string, name: string): Promise<VirtualService> {
-    const version = await this.servedVersion();
-    const ctx: RequestContext = { verb: 'get', resource: RESOURCE, namespace, name };
+  /** One route object (default a VirtualService). @throws NotFoundError when it does not exist. */
+  async get(namespace: string, name: string, kind: RouteKind = 'VirtualService'): Promise<RouteObject> {
+    const api = ROUTE_APIS[kind];
+    const version = await this.servedVersion(kind);
+    const ctx: RequestContext = { verb: 'get', resource: api.resource, namespace, name };
     const body: unknown = await this.request(ctx, () =>
       this.custom.getNamespacedCustomObject(
-        { group: ISTIO_NETWORKING_GROUP, version, namespace, plural: VIRTUAL_SERVICE_PLURAL, name },
+        { group: api.group, version, namespace, plural: api.plural, name },
         this.options,
       ),
     );
-    const vs = asVirtualService(body);
+    const vs = asRouteObject(body, kind);
     if (vs instanceof MeshError) throw vs;
     return vs;
   }
 
   /**
-   * Sends the JSON Patch of `buildPercentPatch` (content type application/json-patch+json).
+   * Sends the JSON Patch of `buildRoutePatch` (content type application/json-patch+json).
    * @throws ConflictError when the object changed since `vs` was read (409, or 422 from a failed `test`).
    */
   patchPercent(
-    vs: VirtualService,
-    locations: readonly MirrorLocation[],
+    vs: RouteObject,
+    locations: readonly Location[],
     newPercent: number,
     annotations: Readonly<Record<string, string>> = {},
-  ): Promise<VirtualService> {
-    return this.patchObject(vs, buildPercentPatch(vs, locations, newPercent, annotations));
+  ): Promise<RouteObject> {
+    return this.patchObject(vs, buildRoutePatch(vs, locations, newPercent, annotations));
   }
 
   /**
@@ -391,8 +419,10 @@ export class KubernetesRouteStore implements RouteStore {
    * @throws ConflictError when the object changed since `vs` was read; MeshError when `ops` does not start
    *   with the resourceVersion test; a KubernetesApiError when the API server refuses or cannot be reached.
    */
-  async patchObject(vs: VirtualService, ops: readonly JsonPatchOp[]): Promise<VirtualService> {
+  async patchObject(vs: RouteObject, ops: readonly JsonPatchOp[]): Promise<RouteObject> {
     const { namespace, name, resourceVersion } = vs.metadata;
+    const kind = kindOf(vs);
+    const api = ROUTE_APIS[kind];
     const id = `${namespace}/${name}`;
     const first = ops[0];
     if (
@@ -403,11 +433,11 @@ export class KubernetesRouteStore implements RouteStore {
       throw new MeshError(
         'InvalidObject',
         id,
-        `VirtualService ${id}: refusing an unguarded patch: its first operation must test /metadata/resourceVersion against "${resourceVersion}"`,
+        `${kind} ${id}: refusing an unguarded patch: its first operation must test /metadata/resourceVersion against "${resourceVersion}"`,
       );
     }
-    const version = await this.servedVersion();
-    const ctx: RequestContext = { verb: 'patch', resource: RESOURCE, namespace, name };
+    const version = await this.servedVersion(kind);
+    const ctx: RequestContext = { verb: 'patch', resource: api.resource, namespace, name };
     const now = this.retryDeps.now ?? Date.now;
     const wait = this.retryDeps.sleep ?? sleep;
     const random = this.retryDeps.random ?? Math.random;
@@ -417,10 +447,10 @@ export class KubernetesRouteStore implements RouteStore {
       try {
         body = await this.custom.patchNamespacedCustomObject(
           {
-            group: ISTIO_NETWORKING_GROUP,
+            group: api.group,
             version,
             namespace,
-            plural: VIRTUAL_SERVICE_PLURAL,
+            plural: api.plural,
             name,
             body: ops,
             fieldManager: this.fieldManager,
@@ -435,12 +465,12 @@ export class KubernetesRouteStore implements RouteStore {
         if (delay === undefined) throw noteGaveUp(err, attempt, elapsed);
         this.retryDeps.onRetry?.(err, attempt, delay);
         await wait(delay);
-        const current = await this.get(namespace, name);
+        const current = await this.get(namespace, name, kind);
         if (current.metadata.resourceVersion === resourceVersion) continue;
         if (showsPatch(current, ops)) return current;
         throw new ConflictError(ctx);
       }
-      const written = asVirtualService(body);
+      const written = asRouteObject(body, kind);
       if (written instanceof MeshError) throw written;
       return written;
     }

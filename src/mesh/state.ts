@@ -53,7 +53,7 @@ export function readStateAnnotation(vs: VirtualService, policyName: string): Sto
     return new MeshError(
       'InvalidState',
       id,
-      `VirtualService ${id}: annotation ${key}: not valid JSON (${(err as Error).message}); got ${JSON.stringify(raw.slice(0, 60))}`,
+      `${vs.kind} ${id}: annotation ${key}: not valid JSON (${(err as Error).message}); got ${JSON.stringify(raw.slice(0, 60))}`,
     );
   }
 }

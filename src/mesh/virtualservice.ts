@@ -22,14 +22,20 @@ export interface ObjectMeta {
   readonly [key: string]: unknown;
 }
 
-/** A VirtualService as read from the API server. `spec` stays untyped: it is narrowed where it is read. */
-export interface VirtualService {
+/**
+ * A route object as read from the API server (a VirtualService, HTTPRoute or GRPCRoute). `spec` stays
+ * untyped: it is narrowed where it is read.
+ */
+export interface RouteObject {
   readonly apiVersion: string;
   readonly kind: string;
   readonly metadata: ObjectMeta;
   readonly spec?: unknown;
   readonly [key: string]: unknown;
 }
+
+/** A VirtualService as read from the API server. */
+export type VirtualService = RouteObject;
 
 /** Which mirror a policy controls: the route (by name, or every route) and the mirror target. */
 export interface MirrorSelector {
@@ -119,7 +125,17 @@ export function objectKey(vs: unknown): string {
  * @returns the same object, typed, or a MeshError naming the bad field.
  */
 export function asVirtualService(obj: unknown): VirtualService | MeshError {
-  const where = `VirtualService ${objectKey(obj)}`;
+  return asRouteObject(obj, 'VirtualService');
+}
+
+/**
+ * Narrows an object read from the API server to a route object, checking the metadata we depend on.
+ * @param kind how to name the object in messages; default its own `kind`.
+ * @returns the same object, typed, or a MeshError naming the bad field.
+ */
+export function asRouteObject(obj: unknown, kind?: string): RouteObject | MeshError {
+  const ownKind = isObject(obj) && typeof obj.kind === 'string' ? obj.kind : 'object';
+  const where = `${kind ?? ownKind} ${objectKey(obj)}`;
   const bad = (field: string, expected: string, got: unknown) =>
     new MeshError(
       'InvalidObject',
@@ -142,7 +158,7 @@ export function asVirtualService(obj: unknown): VirtualService | MeshError {
   }
   if (typeof obj.apiVersion !== 'string') return bad('apiVersion', 'a string', obj.apiVersion);
   if (typeof obj.kind !== 'string') return bad('kind', 'a string', obj.kind);
-  return obj as unknown as VirtualService;
+  return obj as unknown as RouteObject;
 }
 
 /**
@@ -522,7 +538,7 @@ export function checkMirrorFields(vs: VirtualService): MeshError | undefined {
 }
 
 /** The percentage a set of locations puts on the target: the largest one, the conservative reading. */
-export function currentPercent(locations: readonly MirrorLocation[]): number {
+export function currentPercent(locations: readonly { readonly percent: number }[]): number {
   return Math.max(...locations.map((l) => l.percent));
 }
 
@@ -534,7 +550,7 @@ export function escapePointerToken(token: string): string {
 /** True when writing `newPercent` and `annotations` would change nothing in the object. */
 export function isNoopChange(
   vs: VirtualService,
-  locations: readonly MirrorLocation[],
+  locations: readonly { readonly percent: number }[],
   newPercent: number,
   annotations: Readonly<Record<string, string>> = {},
 ): boolean {
@@ -636,21 +652,26 @@ export function buildPercentPatch(
     ops.push(...setPercentObject(route, 'mirrorPercentage', routePath, percent));
   }
 
-  const changed = Object.entries(extraAnnotations).filter(
-    ([key, value]) => vs.metadata.annotations?.[key] !== value,
-  );
-  if (changed.length > 0) {
-    const current: unknown = vs.metadata.annotations;
-    if (isObject(current)) {
-      for (const [key, value] of changed) {
-        ops.push({ op: 'add', path: `/metadata/annotations/${escapePointerToken(key)}`, value });
-      }
-    } else {
-      if (current === null) ops.push({ op: 'test', path: '/metadata/annotations', value: null });
-      ops.push({ op: 'add', path: '/metadata/annotations', value: Object.fromEntries(changed) });
-    }
-  }
+  ops.push(...annotationOps(vs, extraAnnotations));
   return ops;
+}
+
+/** Ops that set `extra` annotations the object does not already carry with the same value. */
+export function annotationOps(obj: RouteObject, extra: Readonly<Record<string, string>>): JsonPatchOp[] {
+  const changed = Object.entries(extra).filter(([key, value]) => obj.metadata.annotations?.[key] !== value);
+  if (changed.length === 0) return [];
+  const current: unknown = obj.metadata.annotations;
+  if (isObject(current)) {
+    return changed.map(([key, value]) => ({
+      op: 'add' as const,
+      path: `/metadata/annotations/${escapePointerToken(key)}`,
+      value,
+    }));
+  }
+  return [
+    ...(current === null ? [{ op: 'test' as const, path: '/metadata/annotations', value: null }] : []),
+    { op: 'add' as const, path: '/metadata/annotations', value: Object.fromEntries(changed) },
+  ];
 }
 
 /** Ops that make `parent[field]` a Percent message `{value: percent}`, testing what was there. */
@@ -706,7 +727,7 @@ export function pauseState(vs: VirtualService): PauseState {
   if (owner !== undefined) {
     return {
       paused: true,
-      problem: `VirtualService ${vs.metadata.namespace}/${vs.metadata.name}: owned by Flagger Canary ${owner}; left to Flagger`,
+      problem: `${vs.kind} ${vs.metadata.namespace}/${vs.metadata.name}: owned by Flagger Canary ${owner}; left to Flagger`,
     };
   }
   const raw = vs.metadata.annotations?.[PAUSED_ANNOTATION];
@@ -718,13 +739,13 @@ export function pauseState(vs: VirtualService): PauseState {
     if (brake === undefined) return { paused: true };
     return {
       paused: true,
-      problem: `VirtualService ${vs.metadata.namespace}/${vs.metadata.name}: braked (annotation ${BRAKE_ANNOTATION}: ${brake.slice(0, 120)}); automation paused until "mirror-autoscaler brake --release"`,
+      problem: `${vs.kind} ${vs.metadata.namespace}/${vs.metadata.name}: braked (annotation ${BRAKE_ANNOTATION}: ${brake.slice(0, 120)}); automation paused until "mirror-autoscaler brake --release"`,
     };
   }
   if (value === 'false' || value === '') return { paused: false };
   return {
     paused: true,
-    problem: `VirtualService ${vs.metadata.namespace}/${vs.metadata.name}: annotation ${PAUSED_ANNOTATION}: must be "true" or "false" (got ${JSON.stringify(raw)}); treated as paused`,
+    problem: `${vs.kind} ${vs.metadata.namespace}/${vs.metadata.name}: annotation ${PAUSED_ANNOTATION}: must be "true" or "false" (got ${JSON.stringify(raw)}); treated as paused`,
   };
 }
 

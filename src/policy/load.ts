@@ -4,8 +4,9 @@
  */
 import { open, readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { describeRoute } from '../mesh/route.js';
 import { MAX_POLICY_BYTES, type ParsedPolicy, PolicyError, parsePolicyDetailed } from './parse.js';
-import type { MirrorPolicy, Problem } from './types.js';
+import { type MirrorPolicy, type Problem, ROUTE_FIELDS } from './types.js';
 
 /**
  * Policy files accepted in one directory. A fleet of a few thousand services fits; far more is more likely a
@@ -194,13 +195,32 @@ export async function loadPolicyDirOrThrow(dir: string): Promise<MirrorPolicy[]>
   return policies;
 }
 
-function overlaps(a: string | undefined, b: string | undefined): boolean {
+function overlaps<T>(a: T | undefined, b: T | undefined): boolean {
   return a === undefined || b === undefined || a === b;
 }
 
 /**
+ * Rules (or http routes) that may be the same one: either unset, or equal; a rule's name and an index may
+ * name the same rule, which only the object can tell, so they overlap too.
+ */
+function rulesOverlap(a: string | number | undefined, b: string | number | undefined): boolean {
+  return overlaps(a, b) || typeof a !== typeof b;
+}
+
+/** What identifies the mirror a policy steers, and how it is described in a conflict. */
+function mirrorKey(p: MirrorPolicy): { key: string; what: string } {
+  const route = describeRoute(p.route);
+  if (p.route.kind === 'VirtualService') {
+    return { key: `${route} ${p.target.host}`, what: `${route}, host ${p.target.host}` };
+  }
+  const b = p.target.backend;
+  const backend = `${b?.namespace ?? p.route.namespace}/${b?.name}`;
+  return { key: `${route} ${backend}`, what: `${route}, backendRef Service ${backend}` };
+}
+
+/**
  * Problems between files: a repeated metadata.name, and two policies that would steer the same mirror
- * (same VirtualService and mirror host, overlapping route and subset), which would fight each other.
+ * (same route object and mirror target, overlapping route or rule, subset or port), which would fight each other.
  * Each problem is reported on the later file and names the earlier one.
  */
 export function findConflicts(parsed: readonly ParsedPolicy[]): Problem[] {
@@ -219,26 +239,28 @@ export function findConflicts(parsed: readonly ParsedPolicy[]): Problem[] {
         message: `duplicate policy name ${JSON.stringify(policy.name)}; also defined in ${first.at}`,
       });
     }
-    const vs = `${policy.virtualService.namespace}/${policy.virtualService.name}`;
-    const mirrorKey = `${vs} ${policy.target.host}`;
-    const same = byMirror.get(mirrorKey) ?? [];
+    const { key, what } = mirrorKey(policy);
+    const same = byMirror.get(key) ?? [];
     const rival = same.find(
       (s) =>
-        overlaps(s.policy.virtualService.route, policy.virtualService.route) &&
-        overlaps(s.policy.target.subset, policy.target.subset),
+        rulesOverlap(s.policy.route.rule, policy.route.rule) &&
+        overlaps(s.policy.target.subset, policy.target.subset) &&
+        overlaps(s.policy.target.backend?.port, policy.target.backend?.port),
     );
     if (rival !== undefined) {
+      const field = ROUTE_FIELDS[policy.route.kind];
+      const parts = policy.route.kind === 'VirtualService' ? 'routes and subsets' : 'rules and ports';
       out.push({
         file: policy.file,
-        ...anchors.virtualService,
-        path: 'spec.virtualService',
-        message: `steers the same mirror as policy ${JSON.stringify(rival.policy.name)} in ${rival.at} (VirtualService ${vs}, host ${policy.target.host}); routes and subsets must not overlap`,
+        ...anchors.route,
+        path: `spec.${field}`,
+        message: `steers the same mirror as policy ${JSON.stringify(rival.policy.name)} in ${rival.at} (${what}); ${parts} must not overlap`,
       });
     }
     const entry = { policy, at: `${policy.file}:${anchors.name.line}:${anchors.name.col}` };
     if (first === undefined) byName.set(policy.name, entry);
     same.push(entry);
-    byMirror.set(mirrorKey, same);
+    byMirror.set(key, same);
   }
   return out;
 }

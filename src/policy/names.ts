@@ -44,6 +44,14 @@ export const ROUTE_NAME: StringRule = {
     'a route name of letters, digits and ". _ : / -", starting and ending with a letter or digit, at most 253 characters',
 };
 
+/** A Gateway API SectionName (rule names of HTTPRoute and GRPCRoute): a lowercase DNS-1123 subdomain. */
+export const SECTION_NAME: StringRule = {
+  pattern: DNS1123_SUBDOMAIN.pattern,
+  maxLength: 253,
+  describe:
+    'a rule name (a DNS-1123 subdomain: dot-separated lowercase labels of letters, digits and "-") or the rule\'s index (an integer >= 0)',
+};
+
 /** True when `value` satisfies `rule`. */
 export function matchesRule(value: string, rule: StringRule): boolean {
   return value.length <= rule.maxLength && new RegExp(rule.pattern).test(value);

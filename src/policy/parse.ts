@@ -16,10 +16,12 @@ import {
 } from 'yaml';
 import { DEFAULT_CONTROL, DEFAULT_INTERVAL_SECONDS, DEFAULT_WINDOW_SECONDS } from '../core/defaults.js';
 import { SIGNAL_NAMES, type SignalName } from '../core/types.js';
+import type { BackendTarget } from '../mesh/gateway.js';
+import { ROUTE_KINDS, type RouteRef } from '../mesh/route.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { checkQueryTemplate } from './query.js';
 import { type Field, type ObjectField, POLICY_SPEC } from './spec.js';
-import { type MirrorPolicy, type Problem, QUERY_NAMES, type QueryName } from './types.js';
+import { type MirrorPolicy, type Problem, QUERY_NAMES, type QueryName, ROUTE_FIELDS } from './types.js';
 
 /** Files above this size are refused before parsing: a policy is a few hundred bytes. */
 export const MAX_POLICY_BYTES = 1024 * 1024;
@@ -72,7 +74,8 @@ export function formatProblem(p: Problem): string {
 /** Where a parsed policy's identifying fields sit, for messages about clashes between files. */
 export interface PolicyAnchors {
   readonly name: Position;
-  readonly virtualService: Position;
+  /** spec.virtualService, spec.httpRoute or spec.grpcRoute, whichever the policy sets. */
+  readonly route: Position;
 }
 
 /** The result of {@link parsePolicyDetailed}. */
@@ -93,7 +96,7 @@ export function parsePolicy(text: string, file: string): { policy?: MirrorPolicy
   return policy === undefined ? { problems } : { policy, problems };
 }
 
-/** {@link parsePolicy} plus the positions of metadata.name and spec.virtualService, for cross-file checks. */
+/** {@link parsePolicy} plus the positions of metadata.name and the route field, for cross-file checks. */
 export function parsePolicyDetailed(text: string, file: string): ParsedPolicy {
   try {
     return parseUnsafe(text, file);
@@ -187,11 +190,12 @@ function parseUnsafe(text: string, file: string): ParsedPolicy {
   const crossProblems = crossCheck(raw, checker, problem);
   const problems = capProblems(sortProblems([...checker.problems, ...crossProblems]), problem);
   if (problems.length > 0 || !isRecord(raw)) return { problems };
+  const policy = buildPolicy(raw, file);
   const anchors: PolicyAnchors = {
     name: checker.valuePos.get('metadata.name') ?? rootPos,
-    virtualService: checker.valuePos.get('spec.virtualService') ?? rootPos,
+    route: checker.valuePos.get(`spec.${ROUTE_FIELDS[policy.route.kind]}`) ?? rootPos,
   };
-  return { policy: buildPolicy(raw, file), problems: [], anchors };
+  return { policy, problems: [], anchors };
 }
 
 /**
@@ -398,6 +402,26 @@ class Checker {
         }
         return seconds;
       }
+      case 'ruleRef': {
+        if (isScalar(node) && typeof node.value === 'number') {
+          const v = node.value;
+          if (!Number.isInteger(v) || v < 0 || v > 1_000_000) {
+            this.report(pos, path, `must be ${field.rule.describe} (got ${describe(node)})`);
+            return undefined;
+          }
+          return v;
+        }
+        if (!isScalar(node) || typeof node.value !== 'string' || node.value === '') {
+          this.report(pos, path, `must be ${field.rule.describe} (got ${describe(node)})`);
+          return undefined;
+        }
+        const value = node.value;
+        if (value.length > field.rule.maxLength || !new RegExp(field.rule.pattern).test(value)) {
+          this.report(pos, path, `must be ${field.rule.describe} (got ${describe(node)})`);
+          return undefined;
+        }
+        return value;
+      }
       case 'query': {
         const value = this.string(node, path, pos);
         if (value === undefined) return undefined;
@@ -519,6 +543,21 @@ class Checker {
         valid = false;
       }
     }
+    if (field.exactlyOne !== undefined) {
+      const set = field.exactlyOne.filter((k) => seen.has(k));
+      if (set.length === 0) {
+        this.report(pos, path, `must set exactly one of ${field.exactlyOne.join(', ')}`);
+        valid = false;
+      } else if (set.length > 1) {
+        const second = set[1] as string;
+        this.report(
+          seen.get(second) ?? pos,
+          joinPath(path, second),
+          `set only one of ${field.exactlyOne.join(', ')} (got ${set.join(' and ')})`,
+        );
+        valid = false;
+      }
+    }
     if (field.atLeastOne && seen.size === 0) {
       this.report(pos, path, `must set at least one of ${known.join(', ')}`);
       valid = false;
@@ -592,6 +631,31 @@ function crossCheck(raw: unknown, checker: Checker, problem: MakeProblem): Probl
     }
   }
 
+  // The target names the mirror as the route kind does: a host for a VirtualService, a Service backendRef
+  // for a Gateway API route.
+  const gatewayField = ['httpRoute', 'grpcRoute'].find((f) => checker.valuePos.has(`spec.${f}`));
+  if (checker.valuePos.has('spec.virtualService') && checker.valuePos.has('spec.target.backendRef')) {
+    out.push(
+      problem(
+        posOf('spec.target.backendRef'),
+        'spec.target.backendRef',
+        'is for spec.httpRoute and spec.grpcRoute; a spec.virtualService policy names its mirror target with spec.target.host',
+      ),
+    );
+  }
+  if (gatewayField !== undefined) {
+    for (const field of ['host', 'subset'] as const) {
+      if (!checker.valuePos.has(`spec.target.${field}`)) continue;
+      out.push(
+        problem(
+          posOf(`spec.target.${field}`),
+          `spec.target.${field}`,
+          `is for spec.virtualService; a spec.${gatewayField} policy names its mirror target with spec.target.backendRef (the Service in the RequestMirror filter)`,
+        ),
+      );
+    }
+  }
+
   // An override for a signal without a guardrail would never run: most likely a misplaced key.
   for (const name of SIGNAL_NAMES) {
     // Keyed on presence, not validity: a broken query or guardrail still says which one the user meant.
@@ -623,12 +687,30 @@ function rec(obj: Record<string, unknown>, key: string): Record<string, unknown>
   return isRecord(v) ? v : {};
 }
 
+/** The route a checked spec names: whichever of virtualService, httpRoute, grpcRoute is set. */
+function buildRoute(spec: Record<string, unknown>): RouteRef {
+  for (const kind of ROUTE_KINDS) {
+    const field = ROUTE_FIELDS[kind];
+    if (spec[field] === undefined) continue;
+    const raw = rec(spec, field);
+    const rule = kind === 'VirtualService' ? raw.route : raw.rule;
+    return {
+      kind,
+      name: str(raw, 'name') ?? '',
+      namespace: str(raw, 'namespace') ?? '',
+      ...((typeof rule === 'string' || typeof rule === 'number') && { rule }),
+    };
+  }
+  return { kind: 'VirtualService', name: '', namespace: '' };
+}
+
 /** Builds the typed policy from a checked document (every required field present, every value valid). */
 function buildPolicy(raw: Record<string, unknown>, file: string): MirrorPolicy {
   const metadata = rec(raw, 'metadata');
   const spec = rec(raw, 'spec');
-  const vs = rec(spec, 'virtualService');
+  const route = buildRoute(spec);
   const target = rec(spec, 'target');
+  const backendRaw = target.backendRef === undefined ? undefined : rec(target, 'backendRef');
   const bounds = rec(spec, 'bounds');
   const guardrailsRaw = rec(spec, 'guardrails');
   const queriesRaw = rec(spec, 'queries');
@@ -648,23 +730,29 @@ function buildPolicy(raw: Record<string, unknown>, file: string): MirrorPolicy {
   }
   const scrapeIntervalSeconds = observationRaw.scrapeInterval;
   const propagationSeconds = observationRaw.propagation;
-  const vsNamespace = str(vs, 'namespace') ?? '';
-  const route = str(vs, 'route');
+  const routeNamespace = route.namespace;
+  const host = str(target, 'host');
   const subset = str(target, 'subset');
+  const backendNamespace = backendRaw === undefined ? undefined : str(backendRaw, 'namespace');
+  const backend: BackendTarget | undefined =
+    backendRaw === undefined
+      ? undefined
+      : {
+          name: str(backendRaw, 'name') ?? '',
+          ...(backendNamespace !== undefined && { namespace: backendNamespace }),
+          ...(typeof backendRaw.port === 'number' && { port: backendRaw.port }),
+        };
   const intervalSeconds = num(spec, 'interval', DEFAULT_INTERVAL_SECONDS);
   return {
     name: str(metadata, 'name') ?? '',
     file,
-    virtualService: {
-      name: str(vs, 'name') ?? '',
-      namespace: vsNamespace,
-      ...(route === undefined ? {} : { route }),
-    },
+    route,
     target: {
-      host: str(target, 'host') ?? '',
-      ...(subset === undefined ? {} : { subset }),
+      ...(host !== undefined && { host }),
+      ...(subset !== undefined && { subset }),
+      ...(backend !== undefined && { backend }),
       workload: str(target, 'workload') ?? '',
-      namespace: str(target, 'namespace') ?? vsNamespace,
+      namespace: str(target, 'namespace') ?? backend?.namespace ?? routeNamespace,
     },
     bounds: { minPercent: num(bounds, 'minPercent', 0), maxPercent: num(bounds, 'maxPercent', 0) },
     guardrails,
@@ -675,7 +763,7 @@ function buildPolicy(raw: Record<string, unknown>, file: string): MirrorPolicy {
     ...(productionRaw !== undefined && {
       production: {
         service: str(productionRaw, 'service') ?? '',
-        namespace: str(productionRaw, 'namespace') ?? vsNamespace,
+        namespace: str(productionRaw, 'namespace') ?? routeNamespace,
       },
     }),
     ...((typeof scrapeIntervalSeconds === 'number' || typeof propagationSeconds === 'number') && {

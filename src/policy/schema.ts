@@ -25,6 +25,9 @@ function fieldSchema(field: Field): { [key: string]: Json } {
         properties,
         ...(field.required.length > 0 ? { required: [...field.required] } : {}),
         ...(field.atLeastOne ? { minProperties: 1 } : {}),
+        ...(field.exactlyOne === undefined
+          ? {}
+          : { oneOf: field.exactlyOne.map((key): Json => ({ required: [key] })) }),
         additionalProperties: false,
       };
     }
@@ -56,6 +59,14 @@ function fieldSchema(field: Field): { [key: string]: Json } {
       };
     case 'query':
       return { type: 'string', description, minLength: 1, maxLength: MAX_QUERY_LENGTH };
+    case 'ruleRef':
+      return {
+        description,
+        oneOf: [
+          { type: 'string', minLength: 1, maxLength: field.rule.maxLength, pattern: field.rule.pattern },
+          { type: 'integer', minimum: 0 },
+        ],
+      };
   }
 }
 

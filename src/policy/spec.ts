@@ -9,7 +9,14 @@ import {
   DEFAULT_WINDOW_SECONDS,
 } from '../core/defaults.js';
 import { formatDuration } from './duration.js';
-import { DNS1123_LABEL, DNS1123_SUBDOMAIN, HOSTNAME, ROUTE_NAME, type StringRule } from './names.js';
+import {
+  DNS1123_LABEL,
+  DNS1123_SUBDOMAIN,
+  HOSTNAME,
+  ROUTE_NAME,
+  SECTION_NAME,
+  type StringRule,
+} from './names.js';
 import { PRODUCTION_QUERY_PLACEHOLDERS, type QueryPlaceholder } from './query.js';
 import { API_VERSION, KIND } from './types.js';
 
@@ -24,6 +31,8 @@ export interface ObjectField extends FieldBase {
   readonly required: readonly string[];
   /** Refuse an empty mapping, naming the keys that could be set. */
   readonly atLeastOne?: true;
+  /** Exactly one of these keys must be set (JSON Schema `oneOf` of `required`). */
+  readonly exactlyOne?: readonly string[];
 }
 
 /** A string that must equal one value (apiVersion, kind). */
@@ -66,7 +75,20 @@ export interface QueryField extends FieldBase {
   readonly placeholders?: readonly QueryPlaceholder[];
 }
 
-export type Field = ObjectField | ConstField | NameField | NumberField | DurationField | QueryField;
+/** A Gateway API rule: its `name` (a string held to `rule`) or its index in `spec.rules` (an integer >= 0). */
+export interface RuleRefField extends FieldBase {
+  readonly kind: 'ruleRef';
+  readonly rule: StringRule;
+}
+
+export type Field =
+  | ObjectField
+  | ConstField
+  | NameField
+  | NumberField
+  | DurationField
+  | QueryField
+  | RuleRefField;
 
 const HOUR = 3600;
 const DAY = 24 * HOUR;
@@ -127,8 +149,7 @@ const control: ObjectField = {
     },
     maxWritesPerHour: {
       kind: 'number',
-      description:
-        'Upper bound on VirtualService writes per rolling hour; decreases for a breach always go through.',
+      description: 'Upper bound on route writes per rolling hour; decreases for a breach always go through.',
       integer: true,
       minimum: 1,
       maximum: 3600,
@@ -169,7 +190,7 @@ const observation: ObjectField = {
     },
     propagation: {
       kind: 'duration',
-      description: 'Time from a VirtualService write until the proxies mirror at the new percentage.',
+      description: 'Time from a route write until the proxies mirror at the new percentage.',
       minSeconds: 0,
       maxSeconds: MAX_PROPAGATION_SECONDS,
       default: formatDuration(DEFAULT_OBSERVATION_TIMING.propagationSeconds),
@@ -180,7 +201,7 @@ const observation: ObjectField = {
 const production: ObjectField = {
   kind: 'object',
   description:
-    "The primary service whose traffic is mirrored; its request rate lets the percentage follow production. Default: the managed route's primary destination in the VirtualService.",
+    "The primary service whose traffic is mirrored; its request rate lets the percentage follow production. Default: the managed route's primary destination (VirtualService) or backendRef (Gateway API rule) with the largest weight.",
   required: ['service'],
   properties: {
     service: {
@@ -191,16 +212,33 @@ const production: ObjectField = {
     namespace: {
       kind: 'name',
       rule: DNS1123_LABEL,
-      description: 'Namespace of the primary service; defaults to virtualService.namespace.',
+      description: "Namespace of the primary service; defaults to the route's namespace.",
     },
   },
 };
+
+/** `spec.httpRoute` / `spec.grpcRoute`: a Gateway API route and the rule whose mirror filter is managed. */
+const gatewayRoute = (kind: 'HTTPRoute' | 'GRPCRoute'): ObjectField => ({
+  kind: 'object',
+  description: `The Gateway API ${kind} (gateway.networking.k8s.io) whose RequestMirror filter percentage is managed.`,
+  required: ['name', 'namespace'],
+  properties: {
+    name: { kind: 'name', rule: DNS1123_SUBDOMAIN, description: `${kind} name.` },
+    namespace: { kind: 'name', rule: DNS1123_LABEL, description: `${kind} namespace.` },
+    rule: {
+      kind: 'ruleRef',
+      rule: SECTION_NAME,
+      description:
+        'The rule: its name (spec.rules[].name) or its index in spec.rules; omitted = the one rule whose RequestMirror filter copies to target.backendRef.',
+    },
+  },
+});
 
 /** The whole MirrorPolicy document. */
 export const POLICY_SPEC: ObjectField = {
   kind: 'object',
   description:
-    'A MirrorPolicy: keeps the mirror percentage of one Istio VirtualService route as high as its mirror target can safely take.',
+    'A MirrorPolicy: keeps the mirror percentage of one route (Istio VirtualService, Gateway API HTTPRoute or GRPCRoute) as high as its mirror target can safely take.',
   required: ['apiVersion', 'kind', 'metadata', 'spec'],
   properties: {
     apiVersion: { kind: 'const', value: API_VERSION, description: 'Version of the policy format.' },
@@ -220,11 +258,13 @@ export const POLICY_SPEC: ObjectField = {
     spec: {
       kind: 'object',
       description: 'What to control and within which limits.',
-      required: ['virtualService', 'target', 'bounds', 'guardrails'],
+      required: ['target', 'bounds', 'guardrails'],
+      exactlyOne: ['virtualService', 'httpRoute', 'grpcRoute'],
       properties: {
         virtualService: {
           kind: 'object',
-          description: 'The VirtualService whose mirror percentage is managed.',
+          description:
+            'The Istio VirtualService whose mirror percentage is managed (one of virtualService, httpRoute, grpcRoute).',
           required: ['name', 'namespace'],
           properties: {
             name: { kind: 'name', rule: DNS1123_SUBDOMAIN, description: 'VirtualService name.' },
@@ -236,20 +276,46 @@ export const POLICY_SPEC: ObjectField = {
             },
           },
         },
+        httpRoute: gatewayRoute('HTTPRoute'),
+        grpcRoute: gatewayRoute('GRPCRoute'),
         target: {
           kind: 'object',
-          description: 'The mirror target (shadow service) whose health bounds the percentage.',
-          required: ['host', 'workload'],
+          description:
+            'The mirror target (shadow service) whose health bounds the percentage: host for a VirtualService, backendRef for an HTTPRoute or GRPCRoute.',
+          required: ['workload'],
+          exactlyOne: ['host', 'backendRef'],
           properties: {
             host: {
               kind: 'name',
               rule: HOSTNAME,
-              description: 'Mirror destination host exactly as written in the VirtualService.',
+              description:
+                'VirtualService: mirror destination host exactly as written in the VirtualService.',
             },
             subset: {
               kind: 'name',
               rule: DNS1123_LABEL,
-              description: 'Mirror destination subset, when the route mirrors to a subset.',
+              description: 'VirtualService: mirror destination subset, when the route mirrors to a subset.',
+            },
+            backendRef: {
+              kind: 'object',
+              description:
+                "HTTPRoute / GRPCRoute: the Service the RequestMirror filter's backendRef names (kind Service).",
+              required: ['name'],
+              properties: {
+                name: { kind: 'name', rule: DNS1123_LABEL, description: 'Service name.' },
+                namespace: {
+                  kind: 'name',
+                  rule: DNS1123_LABEL,
+                  description: "Service namespace; defaults to the route's namespace, as in the filter.",
+                },
+                port: {
+                  kind: 'number',
+                  integer: true,
+                  minimum: 1,
+                  maximum: 65535,
+                  description: "Service port; when set, the filter's backendRef.port must equal it.",
+                },
+              },
             },
             workload: {
               kind: 'name',
@@ -259,7 +325,8 @@ export const POLICY_SPEC: ObjectField = {
             namespace: {
               kind: 'name',
               rule: DNS1123_LABEL,
-              description: 'Namespace of the mirror target workload; defaults to virtualService.namespace.',
+              description:
+                "Namespace of the mirror target workload; defaults to target.backendRef.namespace, else the route's namespace.",
             },
           },
         },

@@ -1,4 +1,6 @@
 import type { ControlPolicy, SignalName } from '../core/types.js';
+import type { BackendTarget } from '../mesh/gateway.js';
+import type { RouteKind, RouteRef } from '../mesh/route.js';
 
 /** The queries a policy may override: one per signal, and the production rate of the mirrored route. */
 export const QUERY_NAMES = ['cpuUtilization', 'errorRate', 'latencyP99Ms', 'productionRate'] as const;
@@ -7,16 +9,31 @@ export type QueryName = SignalName | 'productionRate';
 export const API_VERSION = 'mirror-autoscaler.io/v1alpha1';
 export const KIND = 'MirrorPolicy';
 
+/** The spec field that names a route of each kind. */
+export const ROUTE_FIELDS: Readonly<Record<RouteKind, string>> = {
+  VirtualService: 'virtualService',
+  HTTPRoute: 'httpRoute',
+  GRPCRoute: 'grpcRoute',
+};
+
 /** A validated policy, with defaults filled in and durations in seconds. */
 export interface MirrorPolicy extends ControlPolicy {
   readonly name: string;
   /** The file it was loaded from (for messages). */
   readonly file: string;
-  readonly virtualService: { readonly name: string; readonly namespace: string; readonly route?: string };
-  /** namespace defaults to virtualService.namespace. */
+  /**
+   * The managed route: spec.virtualService (rule = its `route`), spec.httpRoute or spec.grpcRoute (rule =
+   * the rule's name or index).
+   */
+  readonly route: RouteRef;
+  /**
+   * The mirror target: `host` (and `subset`) for a VirtualService, `backend` (spec.target.backendRef) for a
+   * Gateway API route. namespace (of the workload) defaults to the backend's, else the route's namespace.
+   */
   readonly target: {
-    readonly host: string;
+    readonly host?: string;
     readonly subset?: string;
+    readonly backend?: BackendTarget;
     readonly workload: string;
     readonly namespace: string;
   };
@@ -26,8 +43,8 @@ export interface MirrorPolicy extends ControlPolicy {
    */
   readonly queries: Partial<Record<QueryName, string>>;
   /**
-   * The primary service whose traffic is mirrored, as spec.production names it (namespace defaulted to
-   * virtualService.namespace). Absent: the managed route's primary destination in the VirtualService.
+   * The primary service whose traffic is mirrored, as spec.production names it (namespace defaulted to the
+   * route's). Absent: the managed route's primary destination (VirtualService) or backend (Gateway API).
    */
   readonly production?: { readonly service: string; readonly namespace: string };
   /**

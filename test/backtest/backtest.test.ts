@@ -330,7 +330,7 @@ describe.concurrent('mirror-autoscaler backtest (a process)', () => {
     const result = JSON.parse(r.stdout) as BacktestResult;
     expect(result).toMatchObject({
       policy: 'recs',
-      virtualService: 'recs/recs',
+      route: 'VirtualService recs/recs',
       percentSource: 'assumed',
       stepSeconds: 30,
     });

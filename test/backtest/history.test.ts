@@ -99,7 +99,7 @@ spec:
     const result = backtestHistory(policy, history(200), range);
     expect(result).toMatchObject({
       policy: 'checkout',
-      virtualService: 'shop/checkout',
+      route: 'VirtualService shop/checkout',
       from: range.from,
       to: range.to,
       stepSeconds: STEP,

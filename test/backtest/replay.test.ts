@@ -216,7 +216,7 @@ describe('table output', () => {
   });
   const result: BacktestResult = {
     policy: 'checkout',
-    virtualService: 'shop/checkout',
+    route: 'VirtualService shop/checkout',
     from: T0,
     to: T0 + 239 * STEP,
     stepSeconds: STEP,

@@ -190,7 +190,7 @@ function realisticDay(): BacktestResult {
   });
   return {
     policy: 'checkout',
-    virtualService: 'shop/checkout',
+    route: 'VirtualService shop/checkout',
     from: DAY_START,
     to: DAY_START + 2879 * STEP,
     stepSeconds: STEP,
@@ -218,7 +218,7 @@ function gappyWithUntrustedFit(): BacktestResult {
   });
   return {
     policy: 'search',
-    virtualService: 'shop/search',
+    route: 'VirtualService shop/search',
     from: DAY_START,
     to: DAY_START + 719 * STEP,
     stepSeconds: STEP,
@@ -251,7 +251,7 @@ function hostile(): BacktestResult {
   return {
     ...base,
     policy: HOSTILE_POLICY,
-    virtualService: HOSTILE_VS,
+    route: HOSTILE_VS,
     fits: base.fits.map((f) => (f.trusted ? f : { ...f, why: '</script><script>alert(4)</script>' })),
     points: base.points.slice(0, 60),
     warnings: [HOSTILE_WARNING],
@@ -348,7 +348,7 @@ describe('renderHtmlReport: the HTML', () => {
     expect(html).toContain(escapeHtml(HOSTILE_POLICY));
     const data = embeddedData(html);
     expect(data.policy).toBe(HOSTILE_POLICY);
-    expect(data.virtualService).toBe(HOSTILE_VS);
+    expect(data.route).toBe(HOSTILE_VS);
     expect(data.warnings).toEqual([HOSTILE_WARNING]);
   });
 
@@ -375,7 +375,7 @@ describe('renderHtmlReport: the HTML', () => {
 
   it('writes the headline numbers as text', () => {
     const s = day.summary;
-    expect(dayHtml).toContain(`<h1>Backtest of checkout on shop/checkout</h1>`);
+    expect(dayHtml).toContain(`<h1>Backtest of checkout on VirtualService shop/checkout</h1>`);
     expect(dayHtml).toContain('2026-11-25 00:00 UTC – 2026-11-25 23:59 UTC');
     expect(dayHtml).toContain(`>${s.writes}</div>`);
     expect(dayHtml).toContain(`${Math.round(s.wouldBeMirroredRequests).toLocaleString('en-US')} would-be`);

@@ -295,7 +295,8 @@ describe('runCycle writes a change', () => {
 
       expect(o).toMatchObject({
         policy: 'checkout',
-        virtualService: 'shop/checkout',
+        routeKind: 'VirtualService',
+        routeId: 'shop/checkout',
         routes: ['primary'],
         currentPercent: 37.5,
         action: row.action,
@@ -332,7 +333,8 @@ describe('runCycle writes a change', () => {
       expect(audits[0]).toMatchObject({
         level: 'info',
         policy: 'checkout',
-        virtualService: 'shop/checkout',
+        routeKind: 'VirtualService',
+        route: 'shop/checkout',
         routes: ['primary'],
         from: 37.5,
         to,
@@ -479,7 +481,8 @@ describe('runCycle: one broken policy never stops the others', () => {
 
     expect(outcomes.map((o) => o.policy)).toEqual(['ghost', 'checkout', 'elsewhere']);
     expect(outcomes[0]).toMatchObject({
-      virtualService: 'shop/ghost',
+      routeKind: 'VirtualService',
+      routeId: 'shop/ghost',
       error: 'VirtualService shop/ghost not found',
       action: null,
       reason: null,

@@ -5,7 +5,8 @@ import { formatPlanTable, planJson } from '../../src/daemon/format.js';
 
 const HEADER = [
   'POLICY',
-  'VIRTUALSERVICE',
+  'KIND',
+  'OBJECT',
   'ROUTE',
   'CURRENT',
   'PROPOSED',
@@ -23,7 +24,8 @@ const HEADER = [
 function outcome(over: Partial<PolicyOutcome> = {}): PolicyOutcome {
   return {
     policy: 'checkout',
-    virtualService: 'shop/checkout',
+    routeKind: 'VirtualService',
+    routeId: 'shop/checkout',
     routes: ['primary'],
     currentPercent: 37.5,
     proposedPercent: 56.25,
@@ -44,7 +46,8 @@ function outcome(over: Partial<PolicyOutcome> = {}): PolicyOutcome {
 const errorOutcome = (policy: string, error: string): PolicyOutcome =>
   outcome({
     policy,
-    virtualService: `shop/${policy}`,
+    routeKind: 'VirtualService',
+    routeId: `shop/${policy}`,
     routes: [],
     currentPercent: null,
     proposedPercent: null,
@@ -85,7 +88,8 @@ describe('formatPlanTable', () => {
       outcome: outcome(),
       cells: {
         POLICY: 'checkout',
-        VIRTUALSERVICE: 'shop/checkout',
+        KIND: 'VirtualService',
+        OBJECT: 'shop/checkout',
         ROUTE: 'primary',
         CURRENT: '37.5%',
         PROPOSED: '56.25%',
@@ -171,7 +175,8 @@ describe('formatPlanTable', () => {
       outcome: errorOutcome('ghost', 'VirtualService shop/ghost not found'),
       cells: {
         POLICY: 'ghost',
-        VIRTUALSERVICE: 'shop/ghost',
+        KIND: 'VirtualService',
+        OBJECT: 'shop/ghost',
         ROUTE: '-',
         CURRENT: '-',
         PROPOSED: '-',
@@ -200,7 +205,14 @@ describe('formatPlanTable', () => {
     const table = formatPlanTable([
       outcome(),
       errorOutcome('a-policy-with-a-long-name', 'VirtualService shop/x not found'),
-      outcome({ policy: 'p', virtualService: 'n/v', routes: ['r'], currentPercent: 5, proposedPercent: 5 }),
+      outcome({
+        policy: 'p',
+        routeKind: 'VirtualService',
+        routeId: 'n/v',
+        routes: ['r'],
+        currentPercent: 5,
+        proposedPercent: 5,
+      }),
     ]);
     const { lines } = parse(table);
     const [head, ...body] = lines;
@@ -244,7 +256,8 @@ describe('planJson', () => {
     expect(line).not.toContain('\n');
     expect(JSON.parse(line)).toEqual({
       policy: 'checkout',
-      virtualService: 'shop/checkout',
+      routeKind: 'VirtualService',
+      route: 'shop/checkout',
       routes: ['primary'],
       currentPercent: 37.5,
       proposedPercent: 56.25,
@@ -277,7 +290,8 @@ describe('planJson', () => {
     );
     expect(parsed).toMatchObject({
       policy: 'ghost',
-      virtualService: 'shop/ghost',
+      routeKind: 'VirtualService',
+      route: 'shop/ghost',
       currentPercent: null,
       proposedPercent: null,
       action: null,

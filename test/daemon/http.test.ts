@@ -43,7 +43,8 @@ async function get(
 function outcome(over: Partial<PolicyOutcome> = {}): PolicyOutcome {
   return {
     policy: 'checkout',
-    virtualService: 'shop/checkout',
+    routeKind: 'VirtualService',
+    routeId: 'shop/checkout',
     routes: ['primary'],
     currentPercent: 10,
     proposedPercent: 10,
@@ -86,7 +87,7 @@ describe('startHttpServer', () => {
     expect(res.headers.get('content-type')).toBe(metrics.contentType);
     expect(res.text).toContain('# TYPE mirror_autoscaler_leader gauge\nmirror_autoscaler_leader 1\n');
     expect(res.text).toContain(
-      'mirror_autoscaler_mirror_percent{policy="checkout",virtual_service="shop/checkout"} 10\n',
+      'mirror_autoscaler_mirror_percent{policy="checkout",route_kind="VirtualService",route="shop/checkout"} 10\n',
     );
     // Each scrape reflects the registry at that moment.
     metrics.setLeader(false);

@@ -70,7 +70,8 @@ const P = METRIC_PREFIX;
 function outcome(over: Partial<PolicyOutcome> = {}): PolicyOutcome {
   return {
     policy: 'checkout',
-    virtualService: 'shop/checkout',
+    routeKind: 'VirtualService',
+    routeId: 'shop/checkout',
     routes: ['primary'],
     currentPercent: 10,
     proposedPercent: 15,
@@ -98,10 +99,10 @@ describe('recordCycle', () => {
     metrics.recordCycle([outcome()], 0.37, T);
     const s = await scrape(metrics);
     expect(series(s, `${P}mirror_percent`)).toEqual([
-      [{ policy: 'checkout', virtual_service: 'shop/checkout' }, 10],
+      [{ policy: 'checkout', route_kind: 'VirtualService', route: 'shop/checkout' }, 10],
     ]);
     expect(series(s, `${P}proposed_percent`)).toEqual([
-      [{ policy: 'checkout', virtual_service: 'shop/checkout' }, 15],
+      [{ policy: 'checkout', route_kind: 'VirtualService', route: 'shop/checkout' }, 15],
     ]);
     expect(series(s, `${P}signal_value`)).toEqual([
       [{ policy: 'checkout', signal: 'cpuUtilization' }, 0.42],
@@ -140,10 +141,20 @@ describe('recordCycle', () => {
     );
     metrics.recordCycle([outcome({ currentPercent: 15, proposedPercent: 22.5 })], 0.3, T + 60_000);
     const s = await scrape(metrics);
-    expect(value(s, `${P}mirror_percent`, { policy: 'checkout', virtual_service: 'shop/checkout' })).toBe(15);
-    expect(value(s, `${P}proposed_percent`, { policy: 'checkout', virtual_service: 'shop/checkout' })).toBe(
-      22.5,
-    );
+    expect(
+      value(s, `${P}mirror_percent`, {
+        policy: 'checkout',
+        route_kind: 'VirtualService',
+        route: 'shop/checkout',
+      }),
+    ).toBe(15);
+    expect(
+      value(s, `${P}proposed_percent`, {
+        policy: 'checkout',
+        route_kind: 'VirtualService',
+        route: 'shop/checkout',
+      }),
+    ).toBe(22.5);
     expect(series(s, `${P}decisions_total`)).toEqual([
       [{ policy: 'checkout', action: 'hold', reason: 'WithinTolerance' }, 1],
       [{ policy: 'checkout', action: 'increase', reason: 'Headroom' }, 2],
@@ -204,16 +215,17 @@ describe('recordCycle', () => {
   it('removes percentages it cannot know and the series of a VirtualService the policy left', async () => {
     const metrics = new DaemonMetrics({ defaultMetrics: false });
     metrics.recordCycle([outcome()], 0.1, T);
-    metrics.recordCycle([outcome({ virtualService: 'shop/checkout-v2' })], 0.1, T);
+    metrics.recordCycle([outcome({ routeId: 'shop/checkout-v2' })], 0.1, T);
     let s = await scrape(metrics);
     expect(series(s, `${P}mirror_percent`)).toEqual([
-      [{ policy: 'checkout', virtual_service: 'shop/checkout-v2' }, 10],
+      [{ policy: 'checkout', route_kind: 'VirtualService', route: 'shop/checkout-v2' }, 10],
     ]);
     const missing = 'VirtualService shop/checkout-v2 not found';
     metrics.recordCycle(
       [
         outcome({
-          virtualService: 'shop/checkout-v2',
+          routeKind: 'VirtualService',
+          routeId: 'shop/checkout-v2',
           currentPercent: null,
           proposedPercent: null,
           action: null,
@@ -359,7 +371,8 @@ describe('forgetPolicy and retainPolicies', () => {
         outcome({ write: 'failed', error: CONFLICT }),
         outcome({
           policy: 'cart',
-          virtualService: 'shop/cart',
+          routeKind: 'VirtualService',
+          routeId: 'shop/cart',
           action: 'decrease',
           reason: 'GuardrailBreached',
           currentPercent: 40,
@@ -509,7 +522,11 @@ describe('exposition', () => {
 
   it('passes promtool check metrics with every metric populated', async () => {
     const metrics = new DaemonMetrics({ defaultMetrics: false });
-    metrics.recordCycle([outcome(), outcome({ policy: 'cart', virtualService: 'shop/cart' })], 0.1, T);
+    metrics.recordCycle(
+      [outcome(), outcome({ policy: 'cart', routeKind: 'VirtualService', routeId: 'shop/cart' })],
+      0.1,
+      T,
+    );
     metrics.onQuery({ kind: 'batch', query: 'up', durationMs: 3, ok: true });
     metrics.recordKubernetesError('patch', 409);
     metrics.setPolicies(2, 0);

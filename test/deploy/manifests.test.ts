@@ -528,8 +528,8 @@ function bindings(resources: Resource[]): string[] {
 const HISTOGRAMS = ['mirror_autoscaler_cycle_duration_seconds'];
 /** Metric → its labels, from the shared metric contract. */
 const CONTRACT: Record<string, string[]> = {
-  mirror_autoscaler_mirror_percent: ['policy', 'virtual_service'],
-  mirror_autoscaler_proposed_percent: ['policy', 'virtual_service'],
+  mirror_autoscaler_mirror_percent: ['policy', 'route_kind', 'route'],
+  mirror_autoscaler_proposed_percent: ['policy', 'route_kind', 'route'],
   mirror_autoscaler_signal_value: ['policy', 'signal'],
   mirror_autoscaler_guardrail_limit: ['policy', 'signal'],
   mirror_autoscaler_scrape_interval_seconds: ['policy', 'source'],

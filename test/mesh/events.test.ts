@@ -359,7 +359,8 @@ describe('truncateUtf8 and eventName', () => {
 function outcome(over: Partial<PolicyOutcome> = {}): PolicyOutcome {
   return {
     policy: 'checkout',
-    virtualService: 'shop/checkout',
+    routeKind: 'VirtualService',
+    routeId: 'shop/checkout',
     routes: ['primary'],
     currentPercent: 10,
     proposedPercent: 15,

@@ -120,7 +120,7 @@ describe('served version discovery', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DiscoveryError);
     expect((err as Error).message).toBe(
-      'the API server serves no networking.istio.io version this tool supports (v1, v1beta1, v1alpha3); served: none (is Istio installed?)',
+      'the API server serves no networking.istio.io version this tool supports for VirtualService (v1, v1beta1, v1alpha3); served: none (is Istio installed?)',
     );
   });
 

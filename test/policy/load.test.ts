@@ -34,7 +34,12 @@ describe('the shipped example policies', () => {
     const { policies } = await loadPolicyDir('policies');
     const search = policies.find((p) => p.name === 'search');
     expect(search?.guardrails).toEqual({ latencyP99Ms: 250 });
-    expect(search?.virtualService.route).toBe('query-api');
+    expect(search?.route).toEqual({
+      kind: 'VirtualService',
+      name: 'search',
+      namespace: 'search',
+      rule: 'query-api',
+    });
     const recs = policies.find((p) => p.name === 'recommendations');
     expect(recs?.bounds).toEqual({ minPercent: 0, maxPercent: 50 });
     expect(recs?.target.namespace).toBe('ml');

@@ -397,7 +397,7 @@ describe('parsePolicy valid documents', () => {
     expect(policy).toEqual({
       name: 'checkout',
       file: F,
-      virtualService: { name: 'checkout', namespace: 'shop' },
+      route: { kind: 'VirtualService', name: 'checkout', namespace: 'shop' },
       target: { host: 'checkout-shadow', workload: 'checkout-shadow', namespace: 'shop' },
       bounds: { minPercent: 1, maxPercent: 100 },
       guardrails: { cpuUtilization: 0.8, errorRate: 0.02, latencyP99Ms: 400 },
@@ -407,7 +407,7 @@ describe('parsePolicy valid documents', () => {
       control: DEFAULT_CONTROL,
     });
     // exactOptionalPropertyTypes: absent optional fields must be absent, not undefined.
-    expect(policy && 'route' in policy.virtualService).toBe(false);
+    expect(policy && 'rule' in policy.route).toBe(false);
     expect(policy && 'subset' in policy.target).toBe(false);
   });
 
@@ -442,7 +442,12 @@ describe('parsePolicy valid documents', () => {
 `,
       ),
       check: (p: NonNullable<ReturnType<typeof parsePolicy>['policy']>) => {
-        expect(p.virtualService).toEqual({ name: 'checkout', namespace: 'shop', route: 'primary' });
+        expect(p.route).toEqual({
+          kind: 'VirtualService',
+          name: 'checkout',
+          namespace: 'shop',
+          rule: 'primary',
+        });
         expect(p.target).toEqual({
           host: 'checkout-shadow',
           subset: 'shadow',

@@ -85,6 +85,12 @@ function schemaErrors(schema: Json, value: unknown, path = ''): string[] {
       case 'exclusiveMaximum':
         if (typeof value === 'number' && value >= Number(arg)) errors.push(`${path}: exclusiveMaximum`);
         break;
+      case 'oneOf':
+        if (Array.isArray(arg)) {
+          const passing = arg.filter((sub) => schemaErrors(sub, value, path).length === 0).length;
+          if (passing !== 1) errors.push(`${path}: oneOf (${passing} of ${arg.length} match)`);
+        }
+        break;
       default:
         throw new Error(`test validator does not know keyword ${keyword}`);
     }

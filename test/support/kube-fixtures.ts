@@ -86,3 +86,74 @@ export const MIRROR_SHAPE_ROUTES = {
 } satisfies Record<string, JsonObject>;
 
 export type MirrorShapeFixture = keyof typeof MIRROR_SHAPE_ROUTES;
+
+export interface GatewayRouteInit {
+  readonly kind?: 'HTTPRoute' | 'GRPCRoute';
+  readonly namespace?: string;
+  readonly name?: string;
+  readonly rules: readonly JsonObject[];
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly ownerReferences?: readonly JsonObject[];
+  /** Set to emulate an object read back from the API server. */
+  readonly resourceVersion?: string;
+}
+
+/** An HTTPRoute (or GRPCRoute) attached to the mesh's `checkout` Service, with the given rules. */
+export function gatewayRoute(init: GatewayRouteInit): JsonObject {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: init.kind ?? 'HTTPRoute',
+    metadata: {
+      name: init.name ?? 'checkout',
+      namespace: init.namespace ?? 'shop',
+      ...(init.resourceVersion === undefined ? {} : { resourceVersion: init.resourceVersion }),
+      ...(init.annotations === undefined ? {} : { annotations: { ...init.annotations } }),
+      ...(init.ownerReferences === undefined
+        ? {}
+        : { ownerReferences: init.ownerReferences.map((r) => ({ ...r })) }),
+    },
+    spec: {
+      parentRefs: [{ group: '', kind: 'Service', name: 'checkout', port: 8080 }],
+      rules: init.rules.map((r) => structuredClone(r)),
+    },
+  };
+}
+
+/**
+ * A RequestMirror filter to Service `name` (port 8080), with `percent`, `fraction` or neither; `extra`
+ * is merged into requestMirror (to build shapes the API would reject).
+ */
+export function mirrorFilter(
+  name: string,
+  pct: {
+    percent?: number;
+    fraction?: JsonObject;
+    namespace?: string;
+    port?: number;
+    extra?: JsonObject;
+  } = {},
+): JsonObject {
+  return {
+    type: 'RequestMirror',
+    requestMirror: {
+      backendRef: {
+        name,
+        ...(pct.namespace === undefined ? {} : { namespace: pct.namespace }),
+        port: pct.port ?? 8080,
+      },
+      ...(pct.percent === undefined ? {} : { percent: pct.percent }),
+      ...(pct.fraction === undefined ? {} : { fraction: pct.fraction }),
+      ...pct.extra,
+    },
+  };
+}
+
+/** A rule sending all traffic to `checkout:8080`, with the given filters. */
+export function gatewayRule(filters: readonly JsonObject[], over: JsonObject = {}): JsonObject {
+  return {
+    matches: [{ path: { type: 'PathPrefix', value: '/' } }],
+    backendRefs: [{ name: 'checkout', port: 8080, weight: 1 }],
+    ...(filters.length === 0 ? {} : { filters: filters.map((f) => structuredClone(f)) }),
+    ...over,
+  };
+}

@@ -549,7 +549,13 @@ class Checker {
         this.report(pos, path, `must set exactly one of ${field.exactlyOne.join(', ')}`);
         valid = false;
       } else if (set.length > 1) {
-        const second = set[1] as string;
+        // Reported on the one set last in the file: the earlier one is what the document was about.
+        const byPosition = [...set].sort((a, b) => {
+          const pa = seen.get(a) ?? pos;
+          const pb = seen.get(b) ?? pos;
+          return pa.line - pb.line || pa.col - pb.col;
+        });
+        const second = byPosition[byPosition.length - 1] as string;
         this.report(
           seen.get(second) ?? pos,
           joinPath(path, second),
@@ -633,8 +639,16 @@ function crossCheck(raw: unknown, checker: Checker, problem: MakeProblem): Probl
 
   // The target names the mirror as the route kind does: a host for a VirtualService, a Service backendRef
   // for a Gateway API route.
-  const gatewayField = ['httpRoute', 'grpcRoute'].find((f) => checker.valuePos.has(`spec.${f}`));
-  if (checker.valuePos.has('spec.virtualService') && checker.valuePos.has('spec.target.backendRef')) {
+  // Only when one route is set: with two, that is the problem to fix first.
+  const routesSet = ['virtualService', 'httpRoute', 'grpcRoute'].filter((f) =>
+    checker.valuePos.has(`spec.${f}`),
+  );
+  const gatewayField = routesSet.length === 1 ? routesSet.find((f) => f !== 'virtualService') : undefined;
+  if (
+    routesSet.length === 1 &&
+    routesSet[0] === 'virtualService' &&
+    checker.valuePos.has('spec.target.backendRef')
+  ) {
     out.push(
       problem(
         posOf('spec.target.backendRef'),

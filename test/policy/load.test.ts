@@ -21,13 +21,39 @@ describe('the shipped example policies', () => {
   it('load from policies/ with no problems', async () => {
     const { policies, problems } = await loadPolicyDir('policies');
     expect(problems.map(formatProblem)).toEqual([]);
-    expect(policies.map((p) => p.name)).toEqual(['checkout', 'payments', 'recommendations', 'search']);
+    expect(policies.map((p) => p.name)).toEqual([
+      'checkout',
+      'inventory',
+      'payments',
+      'recommendations',
+      'search',
+      'storefront',
+    ]);
     expect(policies.map((p) => p.file)).toEqual([
       'policies/checkout.yaml',
+      'policies/inventory-grpcroute.yaml',
       'policies/payments.yaml',
       'policies/recommendations.yaml',
       'policies/search.yaml',
+      'policies/storefront-httproute.yaml',
     ]);
+  });
+
+  it('show one policy of each route kind: VirtualService, HTTPRoute, GRPCRoute', async () => {
+    const { policies } = await loadPolicyDir('policies');
+    expect(new Set(policies.map((p) => p.route.kind))).toEqual(
+      new Set(['VirtualService', 'HTTPRoute', 'GRPCRoute']),
+    );
+    const storefront = policies.find((p) => p.name === 'storefront');
+    expect(storefront?.route).toEqual({ kind: 'HTTPRoute', name: 'storefront', namespace: 'web', rule: 'browse' });
+    expect(storefront?.target).toEqual({
+      backend: { name: 'storefront-shadow', port: 8080 },
+      workload: 'storefront-shadow',
+      namespace: 'web',
+    });
+    const inventory = policies.find((p) => p.name === 'inventory');
+    expect(inventory?.route).toEqual({ kind: 'GRPCRoute', name: 'inventory', namespace: 'stock' });
+    expect(inventory?.target.namespace).toBe('stock');
   });
 
   it('cover latency only with a named route, and a query override with min 0', async () => {

@@ -475,10 +475,15 @@ function grants(role: Resource): string[] {
 const VIRTUAL_SERVICE_AND_EVENT_GRANTS = [
   '|events|(any)|create',
   '|events|(any)|patch',
+  'gateway.networking.k8s.io|grpcroutes|(any)|get',
+  'gateway.networking.k8s.io|grpcroutes|(any)|list',
+  'gateway.networking.k8s.io|grpcroutes|(any)|patch',
+  'gateway.networking.k8s.io|httproutes|(any)|get',
+  'gateway.networking.k8s.io|httproutes|(any)|list',
+  'gateway.networking.k8s.io|httproutes|(any)|patch',
   'networking.istio.io|virtualservices|(any)|get',
   'networking.istio.io|virtualservices|(any)|list',
   'networking.istio.io|virtualservices|(any)|patch',
-  'networking.istio.io|virtualservices|(any)|watch',
 ].sort();
 const LEASE_GRANTS = [
   'coordination.k8s.io|leases|(any)|create',

@@ -3,9 +3,11 @@
  * given, run the scenario(s) and print the chart, the summary or JSON.
  */
 import type { ControlPolicy } from '../core/types.js';
+import { describeRoute } from '../mesh/route.js';
 import { parseDuration } from '../policy/duration.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { formatProblem } from '../policy/parse.js';
+import type { MirrorPolicy } from '../policy/types.js';
 import type { SimResult } from './loop.js';
 import { renderChart, renderSummary, renderSummaryTable } from './render.js';
 import {
@@ -115,12 +117,32 @@ export function checkFlags(flags: SimulateFlags): Plan {
   };
 }
 
+/**
+ * What a loaded policy file manages, for the output: `policy storefront: HTTPRoute web/storefront, rule
+ * "browse", mirror to Service storefront-shadow`. The simulated plant is the same for every route kind: the
+ * percentage reaches the target as the mesh applies it, whichever field holds it.
+ */
+export function describePolicyRoute(p: MirrorPolicy): string {
+  const rule =
+    p.route.rule === undefined
+      ? ''
+      : typeof p.route.rule === 'number'
+        ? `, rule ${p.route.rule}`
+        : `, ${p.route.kind === 'VirtualService' ? 'route' : 'rule'} "${p.route.rule}"`;
+  const target =
+    p.target.backend !== undefined
+      ? `Service ${p.target.backend.namespace ?? p.route.namespace}/${p.target.backend.name}`
+      : `host ${p.target.host}`;
+  return `policy ${p.name}: ${describeRoute(p.route)}${rule}, mirror to ${target}`;
+}
+
 /** The JSON form of one run: everything but the scenario's internals. */
-function resultJson(r: SimResult, withSamples: boolean): Record<string, unknown> {
+function resultJson(r: SimResult, withSamples: boolean, route?: string): Record<string, unknown> {
   return {
     scenario: r.scenario.name,
     description: r.scenario.description,
     seed: r.seed,
+    ...(route !== undefined && { route }),
     policy: r.policy,
     summary: r.summary,
     ...(withSamples ? { samples: r.samples } : {}),
@@ -142,6 +164,7 @@ export async function runSimulate(flags: SimulateFlags, io: SimulateIo): Promise
   }
 
   let policy: ControlPolicy | undefined;
+  let route: string | undefined;
   if (flags.policy !== undefined) {
     const loaded = await loadPolicyFile(flags.policy);
     if (loaded.policy === undefined || loaded.problems.length > 0) {
@@ -150,6 +173,7 @@ export async function runSimulate(flags: SimulateFlags, io: SimulateIo): Promise
       return 1;
     }
     policy = loaded.policy;
+    route = describePolicyRoute(loaded.policy);
   }
 
   // A scrape interval of its own changes only the observation; interval and window stay the policy's.
@@ -179,12 +203,14 @@ export async function runSimulate(flags: SimulateFlags, io: SimulateIo): Promise
         ? {
             seed: plan.seed,
             durationSeconds: plan.durationSeconds,
+            ...(route !== undefined && { route }),
             results: results.map((r) => resultJson(r, false)),
           }
-        : resultJson(first, true);
+        : resultJson(first, true, route);
     io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     return 0;
   }
+  if (route !== undefined) io.stdout.write(`${route}\n`);
   if (plan.all || first === undefined) {
     io.stdout.write(renderSummaryTable(results.map((r) => ({ name: r.scenario.name, summary: r.summary }))));
     return 0;

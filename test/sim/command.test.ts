@@ -143,6 +143,30 @@ describe('runSimulate --policy', () => {
     expect(out).toContain('bounds 1–100 %, guardrails cpu 0.8, errors 0.02, p99 400 ms');
   });
 
+  it('names the route kind and mirror target of the policy it runs, for every kind', async () => {
+    const rows = [
+      [
+        'policies/checkout.yaml',
+        'policy checkout: VirtualService shop/checkout, mirror to host checkout-shadow.shop.svc.cluster.local',
+      ],
+      [
+        'policies/storefront-httproute.yaml',
+        'policy storefront: HTTPRoute web/storefront, rule "browse", mirror to Service web/storefront-shadow',
+      ],
+      [
+        'policies/inventory-grpcroute.yaml',
+        'policy inventory: GRPCRoute stock/inventory, mirror to Service stock/inventory-shadow',
+      ],
+    ] as const;
+    for (const [policy, line] of rows) {
+      const { code, out } = await run({ policy, chart: false, duration: '5m' });
+      expect(code).toBe(0);
+      expect(out.split('\n')[0]).toBe(line);
+      const json = await run({ policy, output: 'json', duration: '5m' });
+      expect(JSON.parse(json.out).route).toBe(line);
+    }
+  });
+
   it('prints every problem of an invalid policy file and exits 1', async () => {
     const file = join(dir, 'bad.yaml');
     writeFileSync(

@@ -29,7 +29,7 @@ describe('validate command', () => {
     const { code, out, err } = await run('policies');
     expect({ code, out, err }).toEqual({
       code: 0,
-      out: 'ok: 4 policies in policies/ (checkout, payments, recommendations, search)\n',
+      out: 'ok: 6 policies in policies/ (checkout, inventory, payments, recommendations, search, storefront)\n',
       err: '',
     });
   });

@@ -279,7 +279,7 @@ describe('secrets never appear in logs, errors, metrics or plan output', () => {
     ];
     // The good runs evaluated the policy with real signals; the bad ones failed, and said why.
     expect(runs[0]?.exitCode, runs[0]?.stderr).toBe(0);
-    expect(runs[0]?.stdout).toMatch(/checkout\s+secrets-plan\/checkout/);
+    expect(runs[0]?.stdout).toMatch(/checkout\s+VirtualService\s+secrets-plan\/checkout/);
     expect(JSON.parse(runs[1]?.stdout ?? '')).toMatchObject({ policy: 'checkout', absent: {} });
     expect(runs[2]?.exitCode).toBe(1);
     expect(runs[3]?.stdout).toContain('listing VirtualServices failed');

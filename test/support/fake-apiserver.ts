@@ -2,8 +2,8 @@
  * A fake Kubernetes API server that is faithful on the wire, for driving the real @kubernetes/client-node.
  *
  * What it serves: discovery (/api, /apis, group and resource lists, /version), and for every registered
- * resource type (Istio VirtualServices in v1/v1beta1/v1alpha3, coordination.k8s.io/v1 Leases, core v1
- * Events, and any type passed in `resources`) GET, LIST (namespaced and across namespaces, label and field
+ * resource type (Istio VirtualServices in v1/v1beta1/v1alpha3, Gateway API HTTPRoutes in v1/v1beta1 and
+ * GRPCRoutes in v1, coordination.k8s.io/v1 Leases, core v1 Events, and any type passed in `resources`) GET, LIST (namespaced and across namespaces, label and field
  * selectors, `limit`/`continue` paging), WATCH (newline-delimited JSON events, resume from a
  * resourceVersion, 410 Expired past the kept history, `timeoutSeconds`, bookmarks), POST, PUT, PATCH (JSON
  * Patch with `test`, merge patch, strategic merge for built-in types) and DELETE.
@@ -13,6 +13,10 @@
  * Conflict; a JSON Patch that fails to apply is 422 Invalid with a generic message; a custom resource PUT
  * without resourceVersion is 422; metadata.generation of a custom resource bumps when anything outside
  * metadata and status changes; errors are Status objects with the real codes, reasons, messages and details.
+ * Gateway API routes are admitted as their CRDs make kube-apiserver admit them (see gateway-api.ts): unknown
+ * fields pruned with a Warning header (400 under `fieldValidation=Strict`), defaults applied, the OpenAPI
+ * schema and the CEL rules checked (422 Invalid with one cause per error), status kept out of main-resource
+ * writes (the CRDs have a status subresource).
  * Bearer-token authentication (401) and RBAC-like rules (403 in the authorizer's words) are optional.
  *
  * Not implemented: server-side apply (415), finalizers and graceful deletion, deletecollection,
@@ -31,6 +35,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
+import { admitRoute, type RouteKind } from './gateway-api.js';
 import {
   applyJsonPatch,
   applyMergePatch,
@@ -78,6 +83,8 @@ export interface ResourceType {
    * patch is refused (415).
    */
   readonly custom: boolean;
+  /** The type has a /status subresource: writes to the main resource do not change status (not served here). */
+  readonly statusSubresource?: boolean;
 }
 
 export const ISTIO_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const;
@@ -87,6 +94,13 @@ export type IstioVersion = (typeof ISTIO_VERSIONS)[number];
 export const VIRTUAL_SERVICES = 'virtualservices.networking.istio.io';
 export const LEASES = 'leases.coordination.k8s.io';
 export const EVENTS = 'events';
+export const HTTP_ROUTES = 'httproutes.gateway.networking.k8s.io';
+export const GRPC_ROUTES = 'grpcroutes.gateway.networking.k8s.io';
+export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+/** Served HTTPRoute versions, preferred (and storage) first; GRPCRoute is served in v1 only. */
+export const HTTP_ROUTE_VERSIONS = ['v1', 'v1beta1'] as const;
+export const GRPC_ROUTE_VERSIONS = ['v1'] as const;
+export type RouteResource = typeof HTTP_ROUTES | typeof GRPC_ROUTES;
 
 function virtualServiceType(versions: readonly string[]): ResourceType {
   return {
@@ -101,6 +115,26 @@ function virtualServiceType(versions: readonly string[]): ResourceType {
     custom: true,
   };
 }
+
+function routeType(kind: RouteKind, versions: readonly string[]): ResourceType {
+  const resource = `${kind.toLowerCase()}s`;
+  return {
+    group: GATEWAY_API_GROUP,
+    versions,
+    resource,
+    singular: kind.toLowerCase(),
+    kind,
+    namespaced: true,
+    categories: ['gateway-api'],
+    custom: true,
+    statusSubresource: true,
+  };
+}
+
+const ROUTE_KINDS: Readonly<Record<string, RouteKind>> = {
+  [HTTP_ROUTES]: 'HTTPRoute',
+  [GRPC_ROUTES]: 'GRPCRoute',
+};
 
 const LEASE_TYPE: ResourceType = {
   group: 'coordination.k8s.io',
@@ -221,6 +255,13 @@ export interface FakeApiServerOptions {
   readonly watchHistory?: number;
   /** Reject VirtualServices Istio's validating webhook would reject (mirror+mirrors, bad percentages); default true. */
   readonly istioValidation?: boolean;
+  /**
+   * Gateway API CRDs installed: HTTPRoutes (v1, v1beta1) and GRPCRoutes (v1) served; default true. False: the
+   * group is absent from discovery and its paths are 404 (the store still holds routes set directly).
+   */
+  readonly gatewayApi?: boolean;
+  /** Admit routes as their CRDs do (pruning, defaults, schema and CEL rules); default true. */
+  readonly gatewayApiValidation?: boolean;
   /** Clock for creationTimestamp. */
   readonly now?: () => Date;
   /** Git version reported by /version; default v1.31.0. */
@@ -256,7 +297,7 @@ class HttpAnswer {
   constructor(
     readonly code: number,
     readonly body: unknown,
-    readonly headers: Record<string, string> = {},
+    readonly headers: Record<string, string | string[]> = {},
   ) {}
 }
 
@@ -430,6 +471,7 @@ export class FakeApiServer {
   private closed = false;
   private readonly historyLimit: number;
   private readonly istioValidation: boolean;
+  private readonly gatewayApiValidation: boolean;
   private readonly now: () => Date;
   private readonly gitVersion: string;
 
@@ -444,11 +486,20 @@ export class FakeApiServer {
     this.rules = options.rules;
     this.historyLimit = options.watchHistory ?? 10_000;
     this.istioValidation = options.istioValidation ?? true;
+    this.gatewayApiValidation = options.gatewayApiValidation ?? true;
     this.now = options.now ?? (() => new Date());
     this.gitVersion = options.kubernetesVersion ?? 'v1.31.0';
     const istio = options.istioVersions ?? ISTIO_VERSIONS;
-    // The store keeps VirtualServices even when no version is served, so tests can seed them regardless.
-    for (const rt of [virtualServiceType(istio), LEASE_TYPE, EVENT_TYPE, ...(options.resources ?? [])]) {
+    const gateway = options.gatewayApi ?? true;
+    // The store keeps VirtualServices and routes even when no version is served, so tests can seed them.
+    for (const rt of [
+      virtualServiceType(istio),
+      routeType('HTTPRoute', gateway ? HTTP_ROUTE_VERSIONS : []),
+      routeType('GRPCRoute', gateway ? GRPC_ROUTE_VERSIONS : []),
+      LEASE_TYPE,
+      EVENT_TYPE,
+      ...(options.resources ?? []),
+    ]) {
       this.types.set(qualifiedName(rt), rt);
       this.store.set(qualifiedName(rt), new Map());
     }
@@ -635,6 +686,35 @@ export class FakeApiServer {
   /** Shorthand for getObject on VirtualServices. */
   getVirtualService(namespace: string, name: string): JsonObject | undefined {
     return this.getObject(VIRTUAL_SERVICES, namespace, name);
+  }
+
+  /**
+   * Creates or replaces a route directly, after the pruning and defaulting its CRD makes the API server
+   * apply, so the stored object looks like one written through the API. Status is stored as given.
+   * @throws Error with the API server's Invalid message when the route would be rejected.
+   */
+  setRoute(resource: RouteResource, route: JsonObject): JsonObject {
+    const admitted = this.admitRoute(resource, route);
+    if (isStatus(admitted)) throw new Error(admitted.message);
+    return this.setObject(resource, admitted.object);
+  }
+
+  /** Shorthand for getObject on routes. */
+  getRoute(resource: RouteResource, namespace: string, name: string): JsonObject | undefined {
+    return this.getObject(resource, namespace, name);
+  }
+
+  /** Prunes, defaults and validates a route; a Status when invalid. */
+  private admitRoute(
+    resource: string,
+    obj: JsonObject,
+  ): { object: JsonObject; unknownFields: readonly string[] } | Status {
+    const kind = ROUTE_KINDS[resource];
+    if (kind === undefined) throw new Error(`not a route type: ${resource}`);
+    const admitted = admitRoute(kind, obj);
+    if (admitted.causes.length === 0 || !this.gatewayApiValidation) return admitted;
+    const name = isObject(obj.metadata) && typeof obj.metadata.name === 'string' ? obj.metadata.name : '';
+    return invalid(GATEWAY_API_GROUP, kind, name, [...admitted.causes]);
   }
 
   // ---------------------------------------------------------------- request log
@@ -1383,6 +1463,37 @@ export class FakeApiServer {
     return obj;
   }
 
+  /**
+   * What the API server does to a custom resource after decoding and before storing: routes are pruned,
+   * defaulted and validated as their CRDs say (pruned fields become warnings, or a 400 under strict field
+   * validation); with a status subresource, status comes from the stored object, not the request.
+   */
+  private admit(
+    rt: ResourceType,
+    obj: JsonObject,
+    old: JsonObject | undefined,
+    info: RequestInfo,
+    warnings: string[],
+  ): JsonObject | Status {
+    let next = obj;
+    const resource = qualifiedName(rt);
+    if (ROUTE_KINDS[resource] !== undefined) {
+      const admitted = this.admitRoute(resource, obj);
+      if (isStatus(admitted)) return admitted;
+      const unknown = admitted.unknownFields.map((f) => `unknown field ${JSON.stringify(f)}`);
+      const mode = info.query.fieldValidation ?? 'Warn';
+      if (mode === 'Strict' && unknown.length > 0)
+        return badRequest(`strict decoding error: ${unknown.join(', ')}`);
+      if (mode !== 'Ignore') warnings.push(...unknown);
+      next = admitted.object;
+    }
+    if (rt.statusSubresource) {
+      if (old?.status === undefined) delete next.status;
+      else next.status = cloneJson(old.status);
+    }
+    return next;
+  }
+
   private doCreate(rt: ResourceType, version: string, info: RequestInfo, dryRun: boolean): HttpAnswer {
     const parsed = this.parseJsonBody(info);
     if (isStatus(parsed)) return fail(parsed);
@@ -1415,12 +1526,15 @@ export class FakeApiServer {
         code: 500,
       });
     }
+    const warnings: string[] = [];
+    const admitted = this.admit(rt, checked, undefined, info, warnings);
+    if (isStatus(admitted)) return fail(admitted);
     const key = objectKey(info.namespace, m.name as string);
     if (this.bucket(qualifiedName(rt)).has(key)) return fail(alreadyExists(rt, m.name as string));
     delete m.uid;
     delete m.creationTimestamp;
-    const stored = this.commitCreate(rt, checked, dryRun);
-    return new HttpAnswer(201, this.render(rt, stored, version));
+    const stored = this.commitCreate(rt, admitted, dryRun);
+    return new HttpAnswer(201, this.render(rt, stored, version), warningHeaders(warnings));
   }
 
   private doUpdate(rt: ResourceType, version: string, info: RequestInfo, dryRun: boolean): HttpAnswer {
@@ -1453,7 +1567,14 @@ export class FakeApiServer {
     } else if (given !== meta(old).resourceVersion) {
       return fail(conflict(rt, name));
     }
-    return new HttpAnswer(200, this.render(rt, this.commitUpdate(rt, old, checked, dryRun), version));
+    const warnings: string[] = [];
+    const admitted = this.admit(rt, checked, old, info, warnings);
+    if (isStatus(admitted)) return fail(admitted);
+    return new HttpAnswer(
+      200,
+      this.render(rt, this.commitUpdate(rt, old, admitted, dryRun), version),
+      warningHeaders(warnings),
+    );
   }
 
   private doPatch(rt: ResourceType, version: string, info: RequestInfo, dryRun: boolean): HttpAnswer {
@@ -1501,7 +1622,14 @@ export class FakeApiServer {
     if (m.resourceVersion !== undefined && m.resourceVersion !== meta(old).resourceVersion) {
       return fail(conflict(rt, name));
     }
-    return new HttpAnswer(200, this.render(rt, this.commitUpdate(rt, old, checked, dryRun), version));
+    const warnings: string[] = [];
+    const admitted = this.admit(rt, checked, old, info, warnings);
+    if (isStatus(admitted)) return fail(admitted);
+    return new HttpAnswer(
+      200,
+      this.render(rt, this.commitUpdate(rt, old, admitted, dryRun), version),
+      warningHeaders(warnings),
+    );
   }
 
   private doDelete(rt: ResourceType, info: RequestInfo, dryRun: boolean): HttpAnswer {
@@ -1595,6 +1723,11 @@ export class FakeApiServer {
 }
 
 const DEFAULT_USER = 'system:serviceaccount:mirror-autoscaler:mirror-autoscaler';
+
+/** Warning headers as kube-apiserver sends them: `299 - "text"`, one header per warning. */
+function warningHeaders(warnings: readonly string[]): Record<string, string[]> {
+  return warnings.length === 0 ? {} : { Warning: warnings.map((w) => `299 - ${JSON.stringify(w)}`) };
+}
 
 function isStatus(value: unknown): value is Status {
   return isObject(value) && value.kind === 'Status' && typeof value.code === 'number';

@@ -12,6 +12,12 @@ export const PAUSED_ANNOTATION = 'mirror-autoscaler.io/paused';
  */
 export const BRAKE_ANNOTATION = 'mirror-autoscaler.io/brake';
 export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+/**
+ * Set by Argo Rollouts' Gateway API traffic router plugin on every HTTPRoute / GRPCRoute it changes while a
+ * canary's weight is above 0 (value `in-progress`), removed at weight 0 (its default key; see
+ * argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi, internal/defaults).
+ */
+export const ARGO_ROLLOUTS_CANARY_LABEL = 'rollouts.argoproj.io/gatewayapi-canary';
 
 /** The metadata fields we rely on; everything else is kept as it came. */
 export interface ObjectMeta {
@@ -710,7 +716,8 @@ export interface PauseState {
   readonly paused: boolean;
   /**
    * What to tell the operator besides "paused": the annotation holds something other than "true"/"false"
-   * (it then counts as paused), a Flagger Canary owns the object, or the global brake paused it.
+   * (it then counts as paused), a Flagger Canary owns the object, an Argo Rollouts canary is shifting it,
+   * or the global brake paused it.
    */
   readonly problem?: string;
 }
@@ -728,6 +735,20 @@ export function pauseState(vs: VirtualService): PauseState {
     return {
       paused: true,
       problem: `${vs.kind} ${vs.metadata.namespace}/${vs.metadata.name}: owned by Flagger Canary ${owner}; left to Flagger`,
+    };
+  }
+  // Argo Rollouts' Gateway API plugin labels every route it is shifting weight on while a canary runs, and
+  // writes the whole route back at each step: an edit of ours would be lost or fight it.
+  const rollout = vs.metadata.labels;
+  if (
+    typeof rollout === 'object' &&
+    rollout !== null &&
+    typeof (rollout as Record<string, unknown>)[ARGO_ROLLOUTS_CANARY_LABEL] === 'string'
+  ) {
+    const value = (rollout as Record<string, string>)[ARGO_ROLLOUTS_CANARY_LABEL];
+    return {
+      paused: true,
+      problem: `${vs.kind} ${vs.metadata.namespace}/${vs.metadata.name}: label ${ARGO_ROLLOUTS_CANARY_LABEL}=${value}: an Argo Rollouts canary is shifting this route; left to Argo Rollouts until it ends`,
     };
   }
   const raw = vs.metadata.annotations?.[PAUSED_ANNOTATION];

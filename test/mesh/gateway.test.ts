@@ -499,7 +499,8 @@ describe('buildRoutePatch on Gateway API routes', () => {
         // A fraction stays a fraction; percent or neither become percent for whole values; a value already
         // in effect (neither = 100 %) is not rewritten.
         if ('fraction' in pct) expect(mirror.fraction).toBeDefined();
-        else if (l.percent === percent) expect(mirror).toEqual(mirrorAt(obj as unknown as JsonObject, l.path));
+        else if (l.percent === percent)
+          expect(mirror).toEqual(mirrorAt(obj as unknown as JsonObject, l.path));
         else if (Number.isInteger(percent)) expect(mirror.percent).toBe(percent);
         // Outside the filter, the object is untouched.
         const strip = (o: JsonObject) => {
@@ -546,5 +547,39 @@ describe('pause and ownership on Gateway API routes', () => {
       { host: 'x' },
     );
     expect(noBackend).toBeInstanceOf(MeshError);
+  });
+});
+
+describe('routes other controllers manage are left alone', () => {
+  it('an Argo Rollouts canary in progress pauses the route, naming the label', () => {
+    const obj = asRouteObject({
+      ...gatewayRoute({ rules: [gatewayRule([mirrorFilter('checkout-shadow')])], resourceVersion: '1' }),
+    }) as RouteObject;
+    const labelled = {
+      ...obj,
+      metadata: { ...obj.metadata, labels: { 'rollouts.argoproj.io/gatewayapi-canary': 'in-progress' } },
+    } as RouteObject;
+    expect(pauseState(obj)).toEqual({ paused: false });
+    expect(pauseState(labelled)).toEqual({
+      paused: true,
+      problem:
+        'HTTPRoute shop/checkout: label rollouts.argoproj.io/gatewayapi-canary=in-progress: an Argo Rollouts canary is shifting this route; left to Argo Rollouts until it ends',
+    });
+  });
+
+  it('a route owned by a Flagger Canary is left to Flagger', () => {
+    const obj = asRouteObject(
+      gatewayRoute({
+        rules: [gatewayRule([mirrorFilter('checkout-shadow')])],
+        resourceVersion: '1',
+        ownerReferences: [
+          { apiVersion: 'flagger.app/v1beta1', kind: 'Canary', name: 'podinfo', uid: 'u', controller: true },
+        ],
+      }),
+    ) as RouteObject;
+    expect(pauseState(obj)).toEqual({
+      paused: true,
+      problem: 'HTTPRoute shop/checkout: owned by Flagger Canary podinfo; left to Flagger',
+    });
   });
 });

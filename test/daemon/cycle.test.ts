@@ -26,8 +26,21 @@ import {
 import { formatProblem, parsePolicy } from '../../src/policy/index.js';
 import type { MirrorPolicy } from '../../src/policy/types.js';
 import type { SignalReading, SignalRequest, SignalSource } from '../../src/signals/index.js';
-import { FakeApiServer, type JsonObject, VIRTUAL_SERVICES } from '../support/fake-apiserver.js';
-import { MIRROR_SHAPE_ROUTES, PRIMARY_ROUTE, virtualService } from '../support/kube-fixtures.js';
+import {
+  FakeApiServer,
+  GRPC_ROUTES,
+  HTTP_ROUTES,
+  type JsonObject,
+  VIRTUAL_SERVICES,
+} from '../support/fake-apiserver.js';
+import {
+  gatewayRoute,
+  gatewayRule,
+  MIRROR_SHAPE_ROUTES,
+  mirrorFilter,
+  PRIMARY_ROUTE,
+  virtualService,
+} from '../support/kube-fixtures.js';
 
 /** The fixed clock of every cycle: 2026-03-01T12:00:00Z. */
 const T = Date.UTC(2026, 2, 1, 12, 0, 0);
@@ -999,5 +1012,166 @@ describe('runCycle feeds the production rate and the observation timing to the d
     expect(signals.calls[0]?.requests[0]?.production).toEqual({});
     expect(o.error).toBe('VirtualService shop/checkout not found');
     expect(o.mode).toBeNull();
+  });
+});
+
+// ------------------------------------------------------------------------------------ Gateway API routes
+
+/** A policy on an HTTPRoute or GRPCRoute, parsed by the real loader. */
+function gatewayPolicy(
+  kind: 'httpRoute' | 'grpcRoute',
+  rule?: string | number,
+  name = 'storefront',
+): MirrorPolicy {
+  const yaml = [
+    'apiVersion: mirror-autoscaler.io/v1alpha1',
+    'kind: MirrorPolicy',
+    'metadata:',
+    `  name: ${name}`,
+    'spec:',
+    `  ${kind}:`,
+    '    name: checkout',
+    '    namespace: shop',
+    ...(rule === undefined ? [] : [`    rule: ${rule}`]),
+    '  target:',
+    '    backendRef:',
+    '      name: checkout-shadow',
+    '    workload: checkout-shadow',
+    '  bounds: { minPercent: 1, maxPercent: 60 }',
+    `  guardrails: { cpuUtilization: ${LIMITS.cpuUtilization}, latencyP99Ms: ${LIMITS.latencyP99Ms} }`,
+    '',
+  ].join('\n');
+  const { policy: parsed, problems } = parsePolicy(yaml, `${name}.yaml`);
+  if (parsed === undefined) throw new Error(problems.map(formatProblem).join('\n'));
+  return parsed;
+}
+
+describe('runCycle on Gateway API routes', () => {
+  const rules = (percent: number): JsonObject[] => [
+    gatewayRule([], { name: 'health', matches: [{ path: { type: 'Exact', value: '/healthz' } }] }),
+    gatewayRule([mirrorFilter('checkout-shadow', { percent })], {
+      name: 'browse',
+      backendRefs: [
+        { name: 'checkout', port: 8080, weight: 9 },
+        { name: 'checkout-canary', port: 8080, weight: 1 },
+      ],
+    }),
+  ];
+
+  it('an HTTPRoute: raises the filter, audits the route kind, and reads production from the heaviest backend', async () => {
+    server.setRoute(HTTP_ROUTES, gatewayRoute({ rules: rules(20) }));
+    const signals = fixed(HEADROOM);
+    const o = only(await runCycle([gatewayPolicy('httpRoute', 'browse')], deps(signals), { dryRun: false }));
+    expect(o).toMatchObject({
+      policy: 'storefront',
+      routeKind: 'HTTPRoute',
+      routeId: 'shop/checkout',
+      routes: ['browse'],
+      currentPercent: 20,
+      action: 'increase',
+      write: 'written',
+    });
+    const stored = server.getRoute(HTTP_ROUTES, 'shop', 'checkout') as JsonObject;
+    const spec = stored.spec as { rules: { filters?: { requestMirror: JsonObject }[] }[] };
+    const mirror = spec.rules[1]?.filters?.[0]?.requestMirror as JsonObject;
+    const written = o.proposedPercent as number;
+    expect(written).toBeGreaterThan(20);
+    // Whole percentages stay in `percent`; finer ones go to `fraction`: either way the API accepted it.
+    const value =
+      mirror.percent !== undefined
+        ? (mirror.percent as number)
+        : (((mirror.fraction as JsonObject).numerator as number) /
+            ((mirror.fraction as JsonObject).denominator as number)) *
+          100;
+    expect(value).toBeCloseTo(written, 6);
+    expect(Object.keys((stored.metadata as JsonObject).annotations as JsonObject)).toEqual([
+      'state.mirror-autoscaler.io/storefront',
+    ]);
+    // The default production service is the rule's heaviest backend.
+    expect(signals.calls[0]?.requests[0]?.production).toEqual({
+      service: { namespace: 'shop', name: 'checkout' },
+    });
+    const audit = log.lines.find((l) => l.audit === true);
+    expect(audit).toMatchObject({
+      policy: 'storefront',
+      routeKind: 'HTTPRoute',
+      route: 'shop/checkout',
+      routes: ['browse'],
+    });
+  });
+
+  it('a GRPCRoute by rule index: a breach cuts the filter', async () => {
+    server.setRoute(
+      GRPC_ROUTES,
+      gatewayRoute({
+        kind: 'GRPCRoute',
+        rules: [
+          {
+            matches: [{ method: { service: 'shop.Checkout' } }],
+            backendRefs: [{ name: 'checkout', port: 9000 }],
+            filters: [mirrorFilter('checkout-shadow', { fraction: { numerator: 30 } })],
+          },
+        ],
+      }),
+    );
+    const o = only(await runCycle([gatewayPolicy('grpcRoute', 0)], deps(fixed(BREACH)), { dryRun: false }));
+    expect(o).toMatchObject({
+      routeKind: 'GRPCRoute',
+      routes: ['rules[0]'],
+      currentPercent: 30,
+      action: 'decrease',
+    });
+    const stored = server.getRoute(GRPC_ROUTES, 'shop', 'checkout') as JsonObject;
+    const spec = stored.spec as { rules: { filters: { requestMirror: JsonObject }[] }[] };
+    const fraction = spec.rules[0]?.filters[0]?.requestMirror.fraction as {
+      numerator: number;
+      denominator: number;
+    };
+    expect((fraction.numerator / fraction.denominator) * 100).toBeCloseTo(o.proposedPercent as number, 6);
+    expect(fraction.numerator / fraction.denominator).toBeLessThan(0.3);
+  });
+
+  it('two rules mirror to the target and the policy names none: an error, nothing written', async () => {
+    server.setRoute(
+      HTTP_ROUTES,
+      gatewayRoute({
+        rules: [
+          gatewayRule([mirrorFilter('checkout-shadow', { percent: 10 })]),
+          gatewayRule([mirrorFilter('checkout-shadow', { percent: 10 })], {
+            matches: [{ path: { type: 'PathPrefix', value: '/api' } }],
+          }),
+        ],
+      }),
+    );
+    const before = server.getRoute(HTTP_ROUTES, 'shop', 'checkout');
+    const o = only(await runCycle([gatewayPolicy('httpRoute')], deps(fixed(BREACH)), { dryRun: false }));
+    expect(o.error).toMatch(
+      /^HTTPRoute shop\/checkout: 2 RequestMirror filters mirror to Service checkout-shadow/,
+    );
+    expect(o.write).toBe('none');
+    expect(server.getRoute(HTTP_ROUTES, 'shop', 'checkout')).toEqual(before);
+  });
+
+  it('a missing HTTPRoute, and a cluster without the Gateway API, fail only their policy', async () => {
+    seed({ http: [MIRROR_SHAPE_ROUTES.mirrorPercentage] });
+    const outcomes = await runCycle(
+      [gatewayPolicy('httpRoute', 'browse', 'ghost'), policy()],
+      deps(fixed(HEADROOM)),
+      {
+        dryRun: false,
+      },
+    );
+    expect(outcomes[0]?.error).toBe('HTTPRoute shop/checkout not found');
+    expect(outcomes[1]).toMatchObject({ routeKind: 'VirtualService', write: 'written' });
+  });
+
+  it('without the Gateway API installed the listing error names the kind', async () => {
+    await server.close();
+    server = await FakeApiServer.start({ gatewayApi: false });
+    routes = new KubernetesRouteStore(server.kubeConfig(), { requestTimeoutMs: 5000 });
+    const o = only(await runCycle([gatewayPolicy('httpRoute')], deps(fixed(HEADROOM)), { dryRun: false }));
+    expect(o.error).toBe(
+      'listing HTTPRoutes failed: the API server serves no gateway.networking.k8s.io version this tool supports for HTTPRoute (v1, v1beta1); served: none (are the Gateway API CRDs installed?)',
+    );
   });
 });

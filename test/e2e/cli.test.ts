@@ -9,8 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeApiServer, type JsonObject, VIRTUAL_SERVICES } from '../support/fake-apiserver.js';
-import { PRIMARY_ROUTE, virtualService } from '../support/kube-fixtures.js';
+import { FakeApiServer, HTTP_ROUTES, type JsonObject, VIRTUAL_SERVICES } from '../support/fake-apiserver.js';
+import {
+  gatewayRoute,
+  gatewayRule,
+  mirrorFilter,
+  PRIMARY_ROUTE,
+  virtualService,
+} from '../support/kube-fixtures.js';
 import { startPrometheus, type TestPrometheus } from '../support/prometheus.js';
 
 const run = promisify(execFile);
@@ -103,6 +109,7 @@ describe('plan and run --once against Prometheus and the API server', () => {
   let kubeconfig: string;
   let env: Record<string, string>;
   const before = new Map<string, JsonObject | undefined>();
+  let routeBefore: JsonObject | undefined;
 
   beforeAll(async () => {
     if (!existsSync(CLI)) {
@@ -117,6 +124,15 @@ describe('plan and run --once against Prometheus and the API server', () => {
         workload: 'checkout-shadow',
         requestsPerSecond: 20,
         cpuCores: 0.2,
+        cpuRequestCores: 1,
+      },
+      // The storefront HTTPRoute: production 60 req/s on its heaviest backend, the shadow at 25 % CPU.
+      { namespace: 'web', workload: 'storefront', requestsPerSecond: 60 },
+      {
+        namespace: 'web',
+        workload: 'storefront-shadow',
+        requestsPerSecond: 7.2,
+        cpuCores: 0.25,
         cpuRequestCores: 1,
       },
       // p99 far above 500 ms: a breach.
@@ -152,6 +168,23 @@ describe('plan and run --once against Prometheus and the API server', () => {
         http: [mirroredRoute('recs-shadow', 5)],
       }),
     );
+    api.setRoute(
+      HTTP_ROUTES,
+      gatewayRoute({
+        namespace: 'web',
+        name: 'storefront',
+        rules: [
+          gatewayRule([mirrorFilter('storefront-shadow', { percent: 12 })], {
+            name: 'browse',
+            backendRefs: [
+              { name: 'storefront', port: 8080, weight: 9 },
+              { name: 'storefront-canary', port: 8080, weight: 1 },
+            ],
+          }),
+        ],
+      }),
+    );
+    routeBefore = api.getRoute(HTTP_ROUTES, 'web', 'storefront');
     for (const [ns, name] of [
       ['shop', 'checkout'],
       ['search', 'search'],
@@ -203,6 +236,26 @@ describe('plan and run --once against Prometheus and the API server', () => {
         guardrails: all,
       }),
     );
+    await writeFile(
+      join(dir, 'storefront.yaml'),
+      [
+        'apiVersion: mirror-autoscaler.io/v1alpha1',
+        'kind: MirrorPolicy',
+        'metadata:',
+        '  name: storefront',
+        'spec:',
+        '  httpRoute: { name: storefront, namespace: web, rule: browse }',
+        '  target:',
+        '    backendRef: { name: storefront-shadow, port: 8080 }',
+        '    workload: storefront-shadow',
+        '  bounds: { minPercent: 1, maxPercent: 50 }',
+        '  guardrails:',
+        all,
+        '  interval: 30s',
+        '  window: 2m',
+        '',
+      ].join('\n'),
+    );
     // Its VirtualService does not exist: an error for this policy only.
     await writeFile(
       join(dir, 'ghost.yaml'),
@@ -233,7 +286,7 @@ describe('plan and run --once against Prometheus and the API server', () => {
     // ghost cannot be evaluated, so the exit status says so; the other policies are still printed.
     expect(res.code, res.stderr).toBe(1);
     const lines = res.stdout.trim().split('\n');
-    expect(lines).toHaveLength(4);
+    expect(lines).toHaveLength(5);
     plan = Object.fromEntries(
       lines.map((l) => {
         const o = JSON.parse(l) as Record<string, unknown>;
@@ -243,7 +296,8 @@ describe('plan and run --once against Prometheus and the API server', () => {
 
     const checkout = plan.checkout ?? {};
     expect(checkout).toMatchObject({
-      virtualService: 'shop/checkout',
+      routeKind: 'VirtualService',
+      route: 'shop/checkout',
       currentPercent: 10,
       action: 'increase',
     });
@@ -262,7 +316,25 @@ describe('plan and run --once against Prometheus and the API server', () => {
     });
 
     const search = plan.search ?? {};
-    expect(search).toMatchObject({ virtualService: 'search/search', currentPercent: 40, action: 'decrease' });
+    expect(search).toMatchObject({
+      routeKind: 'VirtualService',
+      route: 'search/search',
+      currentPercent: 40,
+      action: 'decrease',
+    });
+
+    // The HTTPRoute: its rule's RequestMirror filter, production from the rule's heaviest backend.
+    const storefront = plan.storefront ?? {};
+    expect(storefront).toMatchObject({
+      routeKind: 'HTTPRoute',
+      route: 'web/storefront',
+      routes: ['browse'],
+      currentPercent: 12,
+      action: 'increase',
+      mode: 'FeedForward',
+    });
+    expect(storefront.productionRps as number).toBeCloseTo(60, 6);
+    expect((storefront.signals as Record<string, number>).cpuUtilization).toBeCloseTo(0.25, 2);
     expect(search.reason).toBe('GuardrailBreached');
     expect(search.proposedPercent as number).toBeLessThanOrEqual(28);
     expect((search.signals as Record<string, number>).latencyP99Ms).toBeGreaterThan(500);
@@ -283,6 +355,7 @@ describe('plan and run --once against Prometheus and the API server', () => {
     expect(plan.ghost?.signals).toEqual({ cpuUtilization: null, errorRate: null, latencyP99Ms: null });
 
     expect(api.countRequests({ method: 'PATCH' })).toBe(0);
+    expect(api.getRoute(HTTP_ROUTES, 'web', 'storefront')).toEqual(routeBefore);
     for (const [key, obj] of before) {
       const [ns, name] = key.split('/') as [string, string];
       expect(api.getObject(VS, ns, name)).toEqual(obj);
@@ -293,7 +366,7 @@ describe('plan and run --once against Prometheus and the API server', () => {
     const res = await cli(['plan', '--policies', dir], env);
     const [header, ...rows] = res.stdout.split('\n');
     expect(header).toMatch(
-      /^POLICY\s+VIRTUALSERVICE\s+ROUTE\s+CURRENT\s+PROPOSED\s+ACTION\s+REASON\s+CPU\s+ERRORS\s+P99\s+PRODUCTION\s+SCRAPE\s+MODE$/,
+      /^POLICY\s+KIND\s+OBJECT\s+ROUTE\s+CURRENT\s+PROPOSED\s+ACTION\s+REASON\s+CPU\s+ERRORS\s+P99\s+PRODUCTION\s+SCRAPE\s+MODE$/,
     );
     expect(rows.find((r) => r.startsWith('checkout '))).toMatch(/\s100\/s\s+15s \(learned\)\s+FeedForward$/);
     expect(rows.find((r) => r.startsWith('recs '))).toMatch(/\sNoSeries\s+15s \(default\)\s+FeedbackOnly$/);
@@ -328,9 +401,10 @@ describe('plan and run --once against Prometheus and the API server', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     const audits = logs.filter((l) => l.audit === true);
-    expect(audits.map((a) => a.policy).sort()).toEqual(['checkout', 'search']);
+    expect(audits.map((a) => a.policy).sort()).toEqual(['checkout', 'search', 'storefront']);
     for (const a of audits) {
-      expect(a).toHaveProperty('virtualService');
+      expect(a).toHaveProperty('routeKind');
+      expect(a).toHaveProperty('route');
       expect(a).toHaveProperty('routes');
       expect(a).toHaveProperty('from');
       expect(a).toHaveProperty('to');
@@ -361,7 +435,24 @@ describe('plan and run --once against Prometheus and the API server', () => {
       'version',
       1,
     );
-    expect(api.countRequests({ method: 'PATCH' })).toBe(2);
+    // The HTTPRoute's filter holds what plan proposed, in a form the CRD accepted; nothing else changed.
+    const route = api.getRoute(HTTP_ROUTES, 'web', 'storefront');
+    const mirror = (route?.spec as { rules: { filters: { requestMirror: JsonObject }[] }[] }).rules[0]
+      ?.filters[0]?.requestMirror as {
+      percent?: number;
+      fraction?: { numerator: number; denominator: number };
+    };
+    const percent =
+      mirror.percent ??
+      ((mirror.fraction?.numerator ?? Number.NaN) / (mirror.fraction?.denominator ?? 1)) * 100;
+    expect(percent).toBeCloseTo(plan.storefront?.proposedPercent as number, 6);
+    expect(audits.find((a) => a.policy === 'storefront')).toMatchObject({
+      routeKind: 'HTTPRoute',
+      route: 'web/storefront',
+      from: 12,
+      mode: 'FeedForward',
+    });
+    expect(api.countRequests({ method: 'PATCH' })).toBe(3);
     expect(api.countRequests({ method: 'GET', name: 'checkout' })).toBe(0);
   });
 
@@ -395,8 +486,8 @@ describe('plan and run --once against Prometheus and the API server', () => {
         .split('\n')
         .map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(logs.at(-1)?.msg).toBe('stopped');
-      expect(logs.filter((l) => l.msg === 'cycle complete')[0]).toMatchObject({ policies: 4, dryRun: true });
-      expect(api.countRequests({ method: 'PATCH' })).toBe(2); // only the two from run --once above
+      expect(logs.filter((l) => l.msg === 'cycle complete')[0]).toMatchObject({ policies: 5, dryRun: true });
+      expect(api.countRequests({ method: 'PATCH' })).toBe(3); // only the three from run --once above
     } finally {
       if (child.exitCode === null && child.pid !== undefined) child.kill('SIGKILL');
     }

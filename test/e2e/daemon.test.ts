@@ -604,7 +604,11 @@ describe('the production daemon (run) against Prometheus and the API server', ()
         'mirror_percent of "over" at 40 and leader 1',
         async () => {
           const f = await scrape(d);
-          const over = value(f, M('mirror_percent'), { policy: 'over', virtual_service: `${ns}/over` });
+          const over = value(f, M('mirror_percent'), {
+            policy: 'over',
+            route_kind: 'VirtualService',
+            route: `${ns}/over`,
+          });
           return over === 40 && value(f, M('leader')) === 1 ? f : undefined;
         },
         15_000,
@@ -629,7 +633,13 @@ describe('the production daemon (run) against Prometheus and the API server', ()
       });
       for (const f of m.values()) expect(f.help, `HELP of ${f.name}`).not.toBe('');
 
-      expect(value(m, M('mirror_percent'), { policy: 'steady', virtual_service: `${ns}/steady` })).toBe(30);
+      expect(
+        value(m, M('mirror_percent'), {
+          policy: 'steady',
+          route_kind: 'VirtualService',
+          route: `${ns}/steady`,
+        }),
+      ).toBe(30);
       expect(value(m, M('proposed_percent'), { policy: 'steady' })).toBe(30);
       expect(value(m, M('proposed_percent'), { policy: 'over' })).toBe(40);
       expect(value(m, M('signal_value'), { policy: 'steady', signal: 'cpuUtilization' })).toBeCloseTo(0.2, 2);

@@ -17,9 +17,21 @@ import {
   type OutcomeKind,
   truncateUtf8,
 } from '../../src/mesh/events.js';
-import { asVirtualService, MeshError, type VirtualService } from '../../src/mesh/index.js';
-import { EVENTS, FakeApiServer, type JsonObject, type RequestRecord } from '../support/fake-apiserver.js';
-import { MIRROR_SHAPE_ROUTES, virtualService } from '../support/kube-fixtures.js';
+import { asRouteObject, asVirtualService, MeshError, type VirtualService } from '../../src/mesh/index.js';
+import {
+  EVENTS,
+  FakeApiServer,
+  HTTP_ROUTES,
+  type JsonObject,
+  type RequestRecord,
+} from '../support/fake-apiserver.js';
+import {
+  gatewayRoute,
+  gatewayRule,
+  MIRROR_SHAPE_ROUTES,
+  mirrorFilter,
+  virtualService,
+} from '../support/kube-fixtures.js';
 
 const T = Date.UTC(2026, 2, 1, 12, 0, 0);
 const MINUTE = 60_000;
@@ -562,5 +574,44 @@ describe('eventForOutcome', () => {
     expect(events(server).map((e) => [e.type, e.reason, (e.involvedObject as JsonObject).name])).toEqual([
       ['Warning', 'ConflictGaveUp', 'checkout'],
     ]);
+  });
+
+  it('classifies outcomes of Gateway API routes by their messages, as for VirtualServices', () => {
+    const gw = (error: string) =>
+      classifyOutcome(outcome({ routeKind: 'HTTPRoute', ...NOT_EVALUATED, error, message: error }));
+    expect(gw('HTTPRoute shop/checkout not found')).toBe('notFound');
+    expect(
+      gw(
+        'HTTPRoute shop/checkout: no rule has a RequestMirror filter to Service checkout-shadow (no RequestMirror filters)',
+      ),
+    ).toBe('noMirror');
+    expect(gw('HTTPRoute shop/checkout: no rule named "writes" (rules: "reads")')).toBe('noMirror');
+    expect(
+      gw(
+        'HTTPRoute shop/checkout: 2 RequestMirror filters mirror to Service checkout-shadow (rules[0]: filters[0]; rules[1]: filters[0]); name the rule in the policy (spec.httpRoute.rule) or keep one filter',
+      ),
+    ).toBe('invalidMirror');
+    expect(gw('listing HTTPRoutes failed: forbidden')).toBe('unreadable');
+  });
+
+  it('records the Event of an outcome on an HTTPRoute, which kubectl describe httproute finds', async () => {
+    const { server, recorder } = await setup();
+    const stored = server.setRoute(
+      HTTP_ROUTES,
+      gatewayRoute({ rules: [gatewayRule([mirrorFilter('checkout-shadow', { percent: 5 })])] }),
+    );
+    const route = asRouteObject(stored);
+    if (route instanceof MeshError) throw route;
+    const spec = eventForOutcome(outcome({ routeKind: 'HTTPRoute', routes: ['rules[0]'] }));
+    if (spec === undefined) throw new Error('a change must give an Event');
+    expect(await recorder.record(route, spec)).toBe('created');
+    const [event] = events(server);
+    expect(event?.involvedObject).toMatchObject({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      name: 'checkout',
+      namespace: 'shop',
+    });
+    expect(event?.reason).toBe('MirrorPercentChanged');
   });
 });

@@ -30,9 +30,11 @@ import {
 import {
   type AccessRule,
   FakeApiServer,
+  HTTP_ROUTES,
   type JsonObject,
   VIRTUAL_SERVICES,
 } from '../support/fake-apiserver.js';
+import { gatewayRoute, gatewayRule, mirrorFilter } from '../support/kube-fixtures.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -339,5 +341,61 @@ describe('planBrake and planRelease', () => {
     expect(readBrakeMarker(bad)).toBeInstanceOf(Error);
     expect(planRelease(bad)).toMatchObject({ kind: 'failed', ops: undefined });
     expect(planBrake(bad, [p], T0)).toMatchObject({ kind: 'failed', ops: undefined });
+  });
+});
+
+describe('brake on Gateway API routes', () => {
+  it('brakes an HTTPRoute filter to minPercent and pauses it, then releases it, as for VirtualServices', async () => {
+    const gwDir = join(tmp, 'gateway');
+    await execFileAsync('mkdir', ['-p', gwDir]);
+    await writeFile(
+      join(gwDir, 'storefront.yaml'),
+      [
+        'apiVersion: mirror-autoscaler.io/v1alpha1',
+        'kind: MirrorPolicy',
+        'metadata: { name: storefront }',
+        'spec:',
+        `  httpRoute: { name: storefront, namespace: ${NS}, rule: browse }`,
+        '  target: { backendRef: { name: storefront-shadow }, workload: storefront-shadow }',
+        '  bounds: { minPercent: 0.5, maxPercent: 50 }',
+        '  guardrails: { cpuUtilization: 0.8 }',
+        '',
+      ].join('\n'),
+    );
+    api.setRoute(
+      HTTP_ROUTES,
+      gatewayRoute({
+        namespace: NS,
+        name: 'storefront',
+        rules: [gatewayRule([mirrorFilter('storefront-shadow', { percent: 30 })], { name: 'browse' })],
+      }),
+    );
+    const mirror = () =>
+      (
+        api.getRoute(HTTP_ROUTES, NS, 'storefront')?.spec as {
+          rules: { filters: { requestMirror: JsonObject }[] }[];
+        }
+      ).rules[0]?.filters[0]?.requestMirror;
+    const braked = io();
+    expect(await runBrake({ policies: gwDir, kubeconfig }, braked.io, { now: () => T0 })).toBe(0);
+    expect(braked.out.stdout).toBe(
+      `HTTPRoute ${NS}/storefront: braked: mirror 30% -> 0.5% (storefront); automation paused until brake --release\n`,
+    );
+    // 0.5 % is not a whole percentage: the filter switched to a fraction the CRD accepted.
+    expect(mirror()).toEqual({
+      backendRef: { group: '', kind: 'Service', name: 'storefront-shadow', port: 8080 },
+      fraction: { numerator: 5, denominator: 1000 },
+    });
+    const annotations = (api.getRoute(HTTP_ROUTES, NS, 'storefront')?.metadata as JsonObject)
+      .annotations as Record<string, string>;
+    expect(annotations[PAUSED_ANNOTATION]).toBe('true');
+
+    const released = io();
+    expect(
+      await runBrake({ policies: gwDir, kubeconfig, release: true }, released.io, { now: () => T0 }),
+    ).toBe(0);
+    expect(released.out.stdout).toMatch(new RegExp(`^HTTPRoute ${NS}/storefront: released: `));
+    const after = (api.getRoute(HTTP_ROUTES, NS, 'storefront')?.metadata as JsonObject).annotations;
+    expect(after).toEqual({});
   });
 });

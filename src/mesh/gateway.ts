@@ -10,7 +10,16 @@
  * or on one of its backends (`rules[i].backendRefs[k].filters`).
  */
 import { MeshError } from './errors.js';
-import { asRouteObject, type JsonPatchOp, type RouteObject, roundPercent } from './virtualservice.js';
+import { readPointer } from './jsonpatch.js';
+import {
+  asRouteObject,
+  isObject,
+  isSet,
+  type JsonPatchOp,
+  type RouteObject,
+  roundPercent,
+  show,
+} from './virtualservice.js';
 
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 export const GATEWAY_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute'] as const;
@@ -66,22 +75,6 @@ export interface FilterLocation {
 }
 
 type JsonObject = Record<string, unknown>;
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Present and not JSON null (the API server drops nulls of fields that are not nullable). */
-function isSet(value: unknown): boolean {
-  return value !== undefined && value !== null;
-}
-
-function show(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
-  const text = JSON.stringify(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
 
 function isInt32(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31;
@@ -416,13 +409,8 @@ export function filterValue(
 }
 
 function get(root: unknown, pointer: string): unknown {
-  let node = root;
-  for (const key of pointer.split('/').slice(1)) {
-    if (Array.isArray(node)) node = node[Number(key)];
-    else if (isObject(node)) node = node[key];
-    else return undefined;
-  }
-  return node;
+  const found = readPointer(root, pointer);
+  return found.found ? found.value : undefined;
 }
 
 /**

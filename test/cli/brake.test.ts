@@ -34,7 +34,13 @@ import {
   type JsonObject,
   VIRTUAL_SERVICES,
 } from '../support/fake-apiserver.js';
-import { gatewayRoute, gatewayRule, mirrorFilter } from '../support/kube-fixtures.js';
+import {
+  annotationsOfObject,
+  gatewayRoute,
+  gatewayRule,
+  mirrorFilter,
+  routeMirror,
+} from '../support/kube-fixtures.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -370,12 +376,7 @@ describe('brake on Gateway API routes', () => {
         rules: [gatewayRule([mirrorFilter('storefront-shadow', { percent: 30 })], { name: 'browse' })],
       }),
     );
-    const mirror = () =>
-      (
-        api.getRoute(HTTP_ROUTES, NS, 'storefront')?.spec as {
-          rules: { filters: { requestMirror: JsonObject }[] }[];
-        }
-      ).rules[0]?.filters[0]?.requestMirror;
+    const mirror = () => routeMirror(api.getRoute(HTTP_ROUTES, NS, 'storefront'));
     const braked = io();
     expect(await runBrake({ policies: gwDir, kubeconfig }, braked.io, { now: () => T0 })).toBe(0);
     expect(braked.out.stdout).toBe(
@@ -386,8 +387,7 @@ describe('brake on Gateway API routes', () => {
       backendRef: { group: '', kind: 'Service', name: 'storefront-shadow', port: 8080 },
       fraction: { numerator: 5, denominator: 1000 },
     });
-    const annotations = (api.getRoute(HTTP_ROUTES, NS, 'storefront')?.metadata as JsonObject)
-      .annotations as Record<string, string>;
+    const annotations = annotationsOfObject(api.getRoute(HTTP_ROUTES, NS, 'storefront'));
     expect(annotations[PAUSED_ANNOTATION]).toBe('true');
 
     const released = io();
@@ -395,7 +395,6 @@ describe('brake on Gateway API routes', () => {
       await runBrake({ policies: gwDir, kubeconfig, release: true }, released.io, { now: () => T0 }),
     ).toBe(0);
     expect(released.out.stdout).toMatch(new RegExp(`^HTTPRoute ${NS}/storefront: released: `));
-    const after = (api.getRoute(HTTP_ROUTES, NS, 'storefront')?.metadata as JsonObject).annotations;
-    expect(after).toEqual({});
+    expect(annotationsOfObject(api.getRoute(HTTP_ROUTES, NS, 'storefront'))).toEqual({});
   });
 });

@@ -15,6 +15,7 @@ import {
   gatewayRule,
   mirrorFilter,
   PRIMARY_ROUTE,
+  routeMirror,
   virtualService,
 } from '../support/kube-fixtures.js';
 import { startPrometheus, type TestPrometheus } from '../support/prometheus.js';
@@ -436,9 +437,7 @@ describe('plan and run --once against Prometheus and the API server', () => {
       1,
     );
     // The HTTPRoute's filter holds what plan proposed, in a form the CRD accepted; nothing else changed.
-    const route = api.getRoute(HTTP_ROUTES, 'web', 'storefront');
-    const mirror = (route?.spec as { rules: { filters: { requestMirror: JsonObject }[] }[] }).rules[0]
-      ?.filters[0]?.requestMirror as {
+    const mirror = routeMirror(api.getRoute(HTTP_ROUTES, 'web', 'storefront')) as {
       percent?: number;
       fraction?: { numerator: number; denominator: number };
     };

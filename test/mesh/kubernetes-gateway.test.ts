@@ -17,7 +17,7 @@ import {
   HTTP_ROUTES,
   type JsonObject,
 } from '../support/fake-apiserver.js';
-import { gatewayRoute, gatewayRule, mirrorFilter } from '../support/kube-fixtures.js';
+import { annotationsOfObject, gatewayRoute, gatewayRule, mirrorFilter } from '../support/kube-fixtures.js';
 
 let server: FakeApiServer | undefined;
 
@@ -144,7 +144,7 @@ describe('reading and writing RequestMirror filters through the API', () => {
         const mirror = mirrorOf(stored, l);
         for (const [key, value] of Object.entries(shape.expected)) expect(mirror[key]).toEqual(value);
         expect('percent' in mirror && 'fraction' in mirror).toBe(false);
-        expect((stored?.metadata as JsonObject).annotations).toEqual({
+        expect(annotationsOfObject(stored)).toEqual({
           'state.mirror-autoscaler.io/checkout': '{"v":1}',
         });
         expect(s.countRequests({ verb: 'patch' })).toBe(1);

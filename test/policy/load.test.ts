@@ -45,7 +45,12 @@ describe('the shipped example policies', () => {
       new Set(['VirtualService', 'HTTPRoute', 'GRPCRoute']),
     );
     const storefront = policies.find((p) => p.name === 'storefront');
-    expect(storefront?.route).toEqual({ kind: 'HTTPRoute', name: 'storefront', namespace: 'web', rule: 'browse' });
+    expect(storefront?.route).toEqual({
+      kind: 'HTTPRoute',
+      name: 'storefront',
+      namespace: 'web',
+      rule: 'browse',
+    });
     expect(storefront?.target).toEqual({
       backend: { name: 'storefront-shadow', port: 8080 },
       workload: 'storefront-shadow',

@@ -157,3 +157,17 @@ export function gatewayRule(filters: readonly JsonObject[], over: JsonObject = {
     ...over,
   };
 }
+
+/** The `requestMirror` of `rules[rule].filters[filter]` of a stored route; throws when there is none. */
+export function routeMirror(route: JsonObject | undefined, rule = 0, filter = 0): JsonObject {
+  const spec = route?.spec as { rules?: { filters?: { requestMirror?: JsonObject }[] }[] } | undefined;
+  const mirror = spec?.rules?.[rule]?.filters?.[filter]?.requestMirror;
+  if (mirror === undefined) throw new Error(`no requestMirror at rules[${rule}].filters[${filter}]`);
+  return mirror;
+}
+
+/** The annotations of a stored object (empty when it has none). */
+export function annotationsOfObject(obj: JsonObject | undefined): Record<string, string> {
+  const metadata = obj?.metadata as { annotations?: Record<string, string> } | undefined;
+  return metadata?.annotations ?? {};
+}

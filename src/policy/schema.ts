@@ -56,6 +56,13 @@ function fieldSchema(field: Field): { [key: string]: Json } {
       };
     case 'query':
       return { type: 'string', description, minLength: 1, maxLength: MAX_QUERY_LENGTH };
+    case 'enum':
+      return {
+        type: 'string',
+        description,
+        enum: [...field.values],
+        ...(field.default === undefined ? {} : { default: field.default }),
+      };
   }
 }
 

@@ -94,6 +94,7 @@ export function signalRequests(
       queries: p.queries,
       ...(scrape !== undefined && { scrapeIntervalSeconds: scrape }),
       production: productionRequest(p, virtualService(p)),
+      ...(p.signalPreset !== undefined && { preset: p.signalPreset }),
     };
   });
 }

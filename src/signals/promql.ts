@@ -135,7 +135,10 @@ export type SeriesLabels = { readonly namespace: string; readonly workload: stri
  *   reports istio_requests_total and istio_request_duration_milliseconds with reporter="waypoint" and the same
  *   destination_workload, destination_workload_namespace, destination_service_name and
  *   destination_service_namespace labels as a sidecar (istio/istio tests/integration/ambient/baseline_test.go,
- *   buildQuery).
+ *   buildQuery). Open question: waypoints mirror since Istio 1.24 (istio/istio#53463, the mirror policy points
+ *   at the target's inbound-vip cluster), and the request the stats filter reports is the original one; whether
+ *   the mirrored copy is reported under the target's destination_workload is not established from the sources.
+ *   If it is not, the target's signals show only its other traffic: check on a cluster before relying on it.
  * - otel: the OpenTelemetry HTTP server histogram http.server.request.duration (unit s, attribute
  *   http.response.status_code), which Prometheus' OTLP receiver and the Collector's Prometheus exporters name
  *   http_server_request_duration_seconds_{bucket,count,sum} with label http_response_status_code. The workload

@@ -102,6 +102,7 @@ export function signalRequests(
       queries: p.queries,
       ...(scrape !== undefined && { scrapeIntervalSeconds: scrape }),
       production: productionRequest(p, routeObject(p)),
+      ...(p.signalPreset !== undefined && { preset: p.signalPreset }),
     };
   });
 }

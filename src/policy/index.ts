@@ -24,4 +24,12 @@ export {
 } from './parse.js';
 export { checkQueryTemplate, QUERY_PLACEHOLDERS, type QueryVars, renderQuery } from './query.js';
 export { policyJsonSchema, policyJsonSchemaText } from './schema.js';
-export { API_VERSION, KIND, type MirrorPolicy, type Problem } from './types.js';
+export {
+  API_VERSION,
+  DEFAULT_SIGNAL_PRESET,
+  KIND,
+  type MirrorPolicy,
+  type Problem,
+  SIGNAL_PRESETS,
+  type SignalPreset,
+} from './types.js';

@@ -21,7 +21,14 @@ import { ROUTE_KINDS, type RouteRef } from '../mesh/route.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { checkQueryTemplate } from './query.js';
 import { type Field, type ObjectField, POLICY_SPEC } from './spec.js';
-import { type MirrorPolicy, type Problem, QUERY_NAMES, type QueryName, ROUTE_FIELDS } from './types.js';
+import {
+  type MirrorPolicy,
+  type Problem,
+  QUERY_NAMES,
+  type QueryName,
+  ROUTE_FIELDS,
+  SIGNAL_PRESETS,
+} from './types.js';
 
 /** Files above this size are refused before parsing: a policy is a few hundred bytes. */
 export const MAX_POLICY_BYTES = 1024 * 1024;
@@ -422,6 +429,19 @@ class Checker {
         }
         return value;
       }
+      case 'enum': {
+        const value = this.string(node, path, pos);
+        if (value === undefined) return undefined;
+        if (field.values.includes(value)) return value;
+        const allowed = field.values.map((v) => JSON.stringify(v)).join(', ');
+        const guess = suggest(value, field.values);
+        this.report(
+          pos,
+          path,
+          `must be one of ${allowed} (got ${describe(node)})${guess === undefined ? '' : `; did you mean ${JSON.stringify(guess)}?`}`,
+        );
+        return undefined;
+      }
       case 'query': {
         const value = this.string(node, path, pos);
         if (value === undefined) return undefined;
@@ -731,6 +751,8 @@ function buildPolicy(raw: Record<string, unknown>, file: string): MirrorPolicy {
   const control = rec(spec, 'control');
   const productionRaw = spec.production === undefined ? undefined : rec(spec, 'production');
   const observationRaw = rec(spec, 'observation');
+  const preset = rec(spec, 'signals').preset;
+  const signalPreset = SIGNAL_PRESETS.find((p) => p === preset);
 
   const guardrails: Partial<Record<SignalName, number>> = {};
   const queries: Partial<Record<QueryName, string>> = {};
@@ -786,6 +808,7 @@ function buildPolicy(raw: Record<string, unknown>, file: string): MirrorPolicy {
         ...(typeof propagationSeconds === 'number' && { propagationSeconds }),
       },
     }),
+    ...(signalPreset !== undefined && { signalPreset }),
     control: {
       hysteresis: num(control, 'hysteresis', DEFAULT_CONTROL.hysteresis),
       maxIncreaseFactor: num(control, 'maxIncreaseFactor', DEFAULT_CONTROL.maxIncreaseFactor),

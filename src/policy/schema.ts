@@ -67,6 +67,13 @@ function fieldSchema(field: Field): { [key: string]: Json } {
           { type: 'integer', minimum: 0 },
         ],
       };
+    case 'enum':
+      return {
+        type: 'string',
+        description,
+        enum: [...field.values],
+        ...(field.default === undefined ? {} : { default: field.default }),
+      };
   }
 }
 

@@ -18,7 +18,7 @@ import {
   type StringRule,
 } from './names.js';
 import { PRODUCTION_QUERY_PLACEHOLDERS, type QueryPlaceholder } from './query.js';
-import { API_VERSION, KIND } from './types.js';
+import { API_VERSION, DEFAULT_SIGNAL_PRESET, KIND, SIGNAL_PRESETS } from './types.js';
 
 interface FieldBase {
   readonly description: string;
@@ -81,6 +81,13 @@ export interface RuleRefField extends FieldBase {
   readonly rule: StringRule;
 }
 
+/** A string that must be one of a closed list of values. */
+export interface EnumField extends FieldBase {
+  readonly kind: 'enum';
+  readonly values: readonly string[];
+  readonly default?: string;
+}
+
 export type Field =
   | ObjectField
   | ConstField
@@ -88,7 +95,8 @@ export type Field =
   | NumberField
   | DurationField
   | QueryField
-  | RuleRefField;
+  | RuleRefField
+  | EnumField;
 
 const HOUR = 3600;
 const DAY = 24 * HOUR;
@@ -233,6 +241,27 @@ const gatewayRoute = (kind: 'HTTPRoute' | 'GRPCRoute'): ObjectField => ({
     },
   },
 });
+
+const signals: ObjectField = {
+  kind: 'object',
+  description:
+    'Where the request signals (error rate, p99 latency, request and production rates) are read from.',
+  required: [],
+  properties: {
+    preset: {
+      kind: 'enum',
+      values: SIGNAL_PRESETS,
+      default: DEFAULT_SIGNAL_PRESET,
+      description:
+        'Metric family of the built-in queries. istio: Istio sidecar metrics (istio_requests_total, istio_request_duration_milliseconds) with reporter="destination". ' +
+        'istio-ambient: the same metrics from waypoint proxies, reporter="waypoint" (ztunnel reports TCP only); the target\'s namespace or service must use a waypoint (istio.io/use-waypoint). ' +
+        'otel: OpenTelemetry HTTP server metrics (http.server.request.duration, exported as http_server_request_duration_seconds_bucket/_count with label http_response_status_code), ' +
+        'selected by the resource attributes k8s.namespace.name and k8s.deployment.name, which must be promoted to the labels k8s_namespace_name and k8s_deployment_name ' +
+        "(Prometheus otlp.promote_resource_attributes, or resource_to_telemetry_conversion in the Collector's Prometheus exporters); under otel the primary's production rate is read from the Deployment named like spec.production.service. " +
+        "CPU always comes from cAdvisor and kube-state-metrics; spec.queries overrides replace the preset's query for their signal.",
+    },
+  },
+};
 
 /** The whole MirrorPolicy document. */
 export const POLICY_SPEC: ObjectField = {
@@ -411,6 +440,7 @@ export const POLICY_SPEC: ObjectField = {
         },
         production,
         observation,
+        signals,
         control,
       },
     },

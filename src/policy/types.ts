@@ -6,6 +6,16 @@ import type { RouteKind, RouteRef } from '../mesh/route.js';
 export const QUERY_NAMES = ['cpuUtilization', 'errorRate', 'latencyP99Ms', 'productionRate'] as const;
 export type QueryName = SignalName | 'productionRate';
 
+/**
+ * Where a policy's request signals come from (spec.signals.preset): Istio sidecars (`reporter="destination"`),
+ * Istio ambient waypoints (`reporter="waypoint"`), or OpenTelemetry HTTP server metrics. CPU is read from
+ * cAdvisor and kube-state-metrics whatever the preset.
+ */
+export const SIGNAL_PRESETS = ['istio', 'istio-ambient', 'otel'] as const;
+export type SignalPreset = (typeof SIGNAL_PRESETS)[number];
+/** The preset of a policy that names none (and of policies built in code). */
+export const DEFAULT_SIGNAL_PRESET: SignalPreset = 'istio';
+
 export const API_VERSION = 'mirror-autoscaler.io/v1alpha1';
 export const KIND = 'MirrorPolicy';
 
@@ -52,6 +62,8 @@ export interface MirrorPolicy extends ControlPolicy {
    * (scrape interval) or defaulted. Absent altogether in policies built by code.
    */
   readonly observation?: { readonly scrapeIntervalSeconds?: number; readonly propagationSeconds?: number };
+  /** spec.signals.preset as written; absent means {@link DEFAULT_SIGNAL_PRESET} (istio). */
+  readonly signalPreset?: SignalPreset;
 }
 
 /** One validation problem, printed as `FILE:LINE:COL: PATH: MESSAGE`. */

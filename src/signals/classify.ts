@@ -5,11 +5,12 @@
 import type { Signal, SignalName } from '../core/types.js';
 import {
   CPU_LABELS,
-  ISTIO_LABELS,
   PART,
   PART_LABEL,
+  PRESET_METRICS,
+  type RequestMetrics,
   SCRAPE_PART,
-  SERVICE_LABELS,
+  type SeriesLabels,
   type ServiceRef,
   type WorkloadRef,
   windowDuration,
@@ -64,8 +65,9 @@ function getOrCreate<T>(map: Map<string, T>, key: string, make: () => T): T {
   return v;
 }
 
-/** Which labels name the workload in a batched query's result. */
-export type SeriesLabels = { readonly namespace: string; readonly workload: string };
+export type { SeriesLabels } from './promql.js';
+
+const ISTIO = PRESET_METRICS.istio;
 
 /**
  * The first workload (and part) that has more than one series in a batched query's result, or undefined.
@@ -86,16 +88,29 @@ export function duplicateSeries(samples: readonly VectorSample[], labels: Series
 }
 
 /** Groups the traffic query's samples by "namespace/workload". */
-export function collectTraffic(samples: readonly VectorSample[]): Map<string, TrafficObservation> {
+export function collectTraffic(
+  samples: readonly VectorSample[],
+  labels: SeriesLabels = ISTIO.labels,
+): Map<string, TrafficObservation> {
   const out = new Map<string, TrafficObservation>();
   for (const s of samples) {
-    const key = keyOf(s, ISTIO_LABELS);
+    const key = keyOf(s, labels);
     if (key === undefined) continue;
     const obs = getOrCreate<TrafficObservation>(out, key, () => ({}));
     const part = partOf(s);
     if (part === '') obs.nonErrorRate = s.value;
     else if (part === PART.errors5xx) obs.errorRate5xx = s.value;
     else if (part === PART.timestamp) obs.newestSampleSeconds = s.value;
+  }
+  return out;
+}
+
+/** The namespaces the traffic query's "namespace" part names (namespaces with any series of the preset). */
+export function collectNamespaces(samples: readonly VectorSample[], labels: SeriesLabels): Set<string> {
+  const out = new Set<string>();
+  for (const s of samples) {
+    const namespace = s.labels[labels.namespace];
+    if (partOf(s) === PART.namespace && namespace !== undefined) out.add(namespace);
   }
   return out;
 }
@@ -116,10 +131,13 @@ export function collectCpu(samples: readonly VectorSample[]): Map<string, CpuObs
 }
 
 /** Groups the latency query's samples (p99 in ms, possibly NaN) by "namespace/workload". */
-export function collectLatency(samples: readonly VectorSample[]): Map<string, number> {
+export function collectLatency(
+  samples: readonly VectorSample[],
+  labels: SeriesLabels = ISTIO.labels,
+): Map<string, number> {
   const out = new Map<string, number>();
   for (const s of samples) {
-    const key = keyOf(s, ISTIO_LABELS);
+    const key = keyOf(s, labels);
     if (key !== undefined) out.set(key, s.value);
   }
   return out;
@@ -130,6 +148,11 @@ export interface WorkloadObservations {
   readonly traffic: QueryOutcome<TrafficObservation | undefined>;
   readonly cpu: QueryOutcome<CpuObservation | undefined>;
   readonly latency?: QueryOutcome<number | undefined>;
+  /**
+   * Whether the target's namespace has any request series of the preset at all; known only where the traffic
+   * query asks (istio-ambient: waypoint series), undefined elsewhere.
+   */
+  readonly namespaceHasSeries?: boolean;
 }
 
 /** Context of a classification. */
@@ -140,6 +163,8 @@ export interface ClassifyContext {
   readonly atSeconds: number;
   /** A series whose newest sample is older than this (relative to atSeconds) is Stale. */
   readonly staleAfterSeconds: number;
+  /** The request metrics read (the signal preset); default istio. */
+  readonly metrics?: RequestMetrics;
 }
 
 /** The signals derived from the default queries for one workload. */
@@ -210,6 +235,7 @@ function classifyIstio(
     return fallback;
   };
   const all = (s: Signal) => ({ requestRate: s, errorRate: s, latencyP99Ms: latencyOr(s) });
+  const m = ctx.metrics ?? ISTIO;
 
   if (!obs.traffic.ok) {
     const failed = absent('QueryFailed', `request rate query: ${obs.traffic.detail}`);
@@ -217,7 +243,7 @@ function classifyIstio(
   }
   const t = obs.traffic.value;
   if (t?.newestSampleSeconds !== undefined) {
-    const stale = staleDetail('istio_requests_total', ctx, t.newestSampleSeconds);
+    const stale = staleDetail(m.requests, ctx, t.newestSampleSeconds);
     // A stale p99 comes from the same scrape as the request counters, so it is stale too.
     if (stale !== undefined) {
       const s = absent('Stale', stale);
@@ -227,21 +253,24 @@ function classifyIstio(
   if (t?.nonErrorRate === undefined && t?.errorRate5xx === undefined) {
     if (t?.newestSampleSeconds !== undefined) {
       return all(
-        absent('NoSeries', `istio_requests_total for ${w} has fewer than two samples in the ${win} window`),
+        absent('NoSeries', `${m.requests} for ${w} has fewer than two samples in the ${win} window`),
       );
     }
     const pods = podsSeen(obs.cpu);
+    const missing = missingSeries(m, ctx.ref, obs.namespaceHasSeries);
     if (pods === true) {
+      // Same reason as for a sidecar target that never got a request, so that CPU still speaks; the detail
+      // says when the whole namespace is without series, which points at the mesh set-up instead.
       const s = absent(
         'NoTraffic',
-        `no istio_requests_total series for ${w}; its pods are scraped, so it received no requests`,
+        missing.namespaceWide
+          ? `${missing.text}; its pods are scraped, so if it is enrolled it received no requests`
+          : `${missing.text}; its pods are scraped, so it received no requests`,
       );
       return { requestRate: s, errorRate: s, latencyP99Ms: s };
     }
     const why = pods === undefined ? ' (pod presence unknown: the CPU query failed)' : '';
-    return all(
-      absent('NoSeries', `no istio_requests_total series with reporter="destination" for ${w}${why}`),
-    );
+    return all(absent('NoSeries', `${missing.text}${why}`));
   }
   const ok = t.nonErrorRate ?? 0;
   const errors = t.errorRate5xx ?? 0;
@@ -259,7 +288,7 @@ function classifyIstio(
   if (lat === undefined || !lat.ok || (lat.value !== undefined && Number.isFinite(lat.value))) {
     latencyP99Ms = latencyOr(absent('NoSeries', 'p99 latency was not queried'));
   } else if (lat.value === undefined) {
-    latencyP99Ms = absent('NoSeries', `no istio_request_duration_milliseconds_bucket series for ${w}`);
+    latencyP99Ms = absent('NoSeries', `no ${m.buckets} series for ${w}`);
   } else {
     latencyP99Ms = absent(
       'NoSeries',
@@ -268,6 +297,38 @@ function classifyIstio(
   }
   // No 5xx series with requests flowing means no request failed, not that the error rate is unknown.
   return { requestRate: value(total), errorRate: value(errors / total), latencyP99Ms };
+}
+
+/** How the request series of a preset are selected, for messages. */
+function selection(m: RequestMetrics): string {
+  return m.reporter === undefined
+    ? `${m.requests} series labelled ${m.labels.namespace}/${m.labels.workload}`
+    : `${m.requests} series with reporter="${m.reporter}"`;
+}
+
+/**
+ * What to say when a target has no request series: for istio-ambient, whether its namespace has any waypoint
+ * series at all (then the waypoint or the enrolment is missing) or only other workloads have them.
+ */
+function missingSeries(
+  m: RequestMetrics,
+  ref: WorkloadRef,
+  namespaceHasSeries: boolean | undefined,
+): { text: string; namespaceWide: boolean } {
+  const w = workloadKey(ref);
+  if (m.reporter === 'waypoint' && namespaceHasSeries === false) {
+    return {
+      text: `no ${selection(m)} in namespace ${ref.namespace}: is a waypoint deployed and the namespace (or service) enrolled with istio.io/use-waypoint? (target ${w})`,
+      namespaceWide: true,
+    };
+  }
+  if (m.reporter === 'waypoint' && namespaceHasSeries === true) {
+    return {
+      text: `no ${selection(m)} for ${w}, though namespace ${ref.namespace} has some (is its service enrolled with istio.io/use-waypoint?)`,
+      namespaceWide: false,
+    };
+  }
+  return { text: `no ${selection(m)} for ${w}`, namespaceWide: false };
 }
 
 function classifyCpu(cpu: QueryOutcome<CpuObservation | undefined>, ctx: ClassifyContext): Signal {
@@ -345,14 +406,18 @@ export function serviceKey(ref: ServiceRef): string {
 }
 
 /** Groups the batched production query's samples: request rate per workload, per "namespace/service". */
-export function collectProduction(samples: readonly VectorSample[]): Map<string, Map<string, number>> {
+export function collectProduction(
+  samples: readonly VectorSample[],
+  labels: RequestMetrics['service'] = ISTIO.service,
+): Map<string, Map<string, number>> {
   const out = new Map<string, Map<string, number>>();
   for (const s of samples) {
-    const namespace = s.labels[SERVICE_LABELS.namespace];
-    const name = s.labels[SERVICE_LABELS.name];
+    const namespace = s.labels[labels.namespace];
+    const name = s.labels[labels.name];
     if (namespace === undefined || name === undefined || name === '') continue;
     const byWorkload = getOrCreate(out, serviceKey({ namespace, name }), () => new Map<string, number>());
-    const workload = s.labels[SERVICE_LABELS.workload] ?? '';
+    // Without a workload label (otel) the series are the primary Deployment's own, never the mirror target's.
+    const workload = labels.workload === undefined ? '' : (s.labels[labels.workload] ?? '');
     // sum by (…, workload) gives one series per workload; a second one would be a merged answer: add it
     // anyway, since the query sums over workloads too and a NaN poisons the sum, which is then refused.
     byWorkload.set(workload, (byWorkload.get(workload) ?? 0) + s.value);
@@ -370,6 +435,7 @@ export function classifyProduction(
   service: ServiceRef,
   excludeWorkload: string,
   windowSeconds: number,
+  metrics: RequestMetrics = ISTIO,
 ): Signal {
   const svc = serviceKey(service);
   if (!outcome.ok) return absent('QueryFailed', `production rate query: ${outcome.detail}`);
@@ -384,7 +450,9 @@ export function classifyProduction(
   if (series === 0) {
     return absent(
       'NoSeries',
-      `no istio_requests_total series with reporter="destination" for service ${svc} (besides the mirror target ${excludeWorkload}) in the ${windowDuration(windowSeconds)} window`,
+      metrics.service.workload === undefined
+        ? `no ${metrics.requests} series with ${metrics.service.namespace}="${service.namespace}",${metrics.service.name}="${service.name}" for service ${svc} in the ${windowDuration(windowSeconds)} window (under otel the primary's Deployment is taken to be named like its Service)`
+        : `no ${selection(metrics)} for service ${svc} (besides the mirror target ${excludeWorkload}) in the ${windowDuration(windowSeconds)} window`,
     );
   }
   if (!Number.isFinite(total) || total < 0) {
@@ -436,7 +504,10 @@ export interface ScrapeObservation {
  * Groups the scrape-interval query's samples by "namespace/workload". Values that are not positive finite
  * numbers (a series with duplicate timestamps, say) are dropped: they prove nothing.
  */
-export function collectScrapeIntervals(samples: readonly VectorSample[]): Map<string, ScrapeObservation> {
+export function collectScrapeIntervals(
+  samples: readonly VectorSample[],
+  requestLabels: SeriesLabels = ISTIO.labels,
+): Map<string, ScrapeObservation> {
   const parts: Record<string, { family: 'istio' | 'cpu'; field: keyof ScrapeBound }> = {
     [SCRAPE_PART.istio]: { family: 'istio', field: 'upper' },
     [SCRAPE_PART.istioSamples]: { family: 'istio', field: 'samples' },
@@ -447,7 +518,7 @@ export function collectScrapeIntervals(samples: readonly VectorSample[]): Map<st
   for (const s of samples) {
     const part = Object.hasOwn(parts, partOf(s)) ? parts[partOf(s)] : undefined;
     if (part === undefined) continue;
-    const key = keyOf(s, part.family === 'istio' ? ISTIO_LABELS : CPU_LABELS);
+    const key = keyOf(s, part.family === 'istio' ? requestLabels : CPU_LABELS);
     if (key === undefined || !Number.isFinite(s.value) || s.value <= 0) continue;
     const obs = getOrCreate<ScrapeObservation>(out, key, () => ({}));
     const bound = obs[part.family] ?? {};

@@ -22,6 +22,11 @@
  *   with several series for one workload (and part) fails the query: keeping either value would be a guess.
  * - Prometheus' state (reachable, degraded, unusable, unreachable; see status.ts) is judged after every fetch and
  *   logged once per change, not per failed query: failed queries are logged at debug only.
+ * - Signal presets (SignalRequest.preset, from spec.signals.preset): istio (sidecars, reporter="destination"),
+ *   istio-ambient (waypoints, reporter="waypoint"; an absence says when the target's namespace has no waypoint
+ *   series at all) and otel (http_server_request_duration_seconds_* selected by k8s_namespace_name and
+ *   k8s_deployment_name). Batches are per window and preset; CPU is cAdvisor for all. `signalOrigin(policy)`
+ *   and SignalReading.origin name the preset and reporter read. See PRESET_METRICS in promql.ts.
  * - TLS: `ca` (from --prometheus-ca-file / PROMETHEUS_CA_FILE) replaces Node's roots for every query.
  */
 export type { ClassifyContext, QueryOutcome, VectorSample, WorkloadSignals } from './classify.js';
@@ -41,15 +46,18 @@ export {
   DEFAULT_STALE_AFTER_SECONDS,
   PrometheusSignalSource,
 } from './prometheus.js';
-export type { ServiceRef, WorkloadRef } from './promql.js';
+export type { RequestMetrics, ServiceRef, SignalOrigin, WorkloadRef } from './promql.js';
 export {
   cpuQuery,
   DEFAULT_MAX_WORKLOADS_PER_QUERY,
   latencyQuery,
+  PRESET_METRICS,
+  presetMetrics,
   productionBatchQuery,
   productionQuery,
   renderOverride,
   scrapeIntervalQuery,
+  signalOrigin,
   trafficQuery,
 } from './promql.js';
 export type { ResolvedObservation, ResolvedScrapeInterval } from './scrape.js';

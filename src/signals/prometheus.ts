@@ -23,6 +23,7 @@ import {
   classifyWorkload,
   collectCpu,
   collectLatency,
+  collectNamespaces,
   collectProduction,
   collectScrapeIntervals,
   collectTraffic,
@@ -41,13 +42,15 @@ import {
   chunkWorkloads,
   cpuQuery,
   DEFAULT_MAX_WORKLOADS_PER_QUERY,
-  ISTIO_LABELS,
   isSafeName,
   latencyQuery,
+  presetMetrics,
   productionBatchQuery,
+  type RequestMetrics,
   renderOverride,
   type ServiceRef,
   scrapeIntervalQuery,
+  signalOrigin,
   trafficQuery,
   type WorkloadRef,
   workloadKey,
@@ -119,17 +122,22 @@ type ResultShape = { kind: 'vector'; samples: VectorSample[] } | { kind: 'scalar
 /** The default queries of one window and one chunk of workloads, and their outcomes once run. */
 interface Batch {
   readonly windowSeconds: number;
+  /** The request metrics of the batch's signal preset; every request of a batch shares it. */
+  readonly metrics: RequestMetrics;
   readonly refs: readonly WorkloadRef[];
   /** Some policy in the chunk watches p99 with the default query. */
   readonly wantsLatency: boolean;
   traffic?: QueryOutcome<Map<string, TrafficObservation>>;
   cpu?: QueryOutcome<Map<string, CpuObservation>>;
   latency?: QueryOutcome<Map<string, number>>;
+  /** istio-ambient: the namespaces with any waypoint series (from the traffic query). */
+  namespaces?: Set<string>;
 }
 
 /** The default production query of one production window and one chunk of services. */
 interface ProductionBatch {
   readonly windowSeconds: number;
+  readonly metrics: RequestMetrics;
   readonly services: readonly ServiceRef[];
   outcome?: QueryOutcome<Map<string, Map<string, number>>>;
 }
@@ -276,10 +284,10 @@ export class PrometheusSignalSource implements SignalSource {
         const res = await this.#vector(
           queries,
           'batch',
-          productionBatchQuery(pb.services, pb.windowSeconds),
+          productionBatchQuery(pb.services, pb.windowSeconds, pb.metrics),
           at,
         );
-        pb.outcome = res.ok ? { ok: true, value: collectProduction(res.value) } : res;
+        pb.outcome = res.ok ? { ok: true, value: collectProduction(res.value, pb.metrics.service) } : res;
       });
     }
     const productionOverrides = new Map<string, QueryOutcome<OverrideResult>>();
@@ -303,11 +311,19 @@ export class PrometheusSignalSource implements SignalSource {
     }
     for (const batch of batches) {
       tasks.push(async () => {
+        const { labels } = batch.metrics;
         const res = unique(
-          await this.#vector(queries, 'batch', trafficQuery(batch.refs, batch.windowSeconds), at),
-          ISTIO_LABELS,
+          await this.#vector(
+            queries,
+            'batch',
+            trafficQuery(batch.refs, batch.windowSeconds, batch.metrics),
+            at,
+          ),
+          labels,
         );
-        batch.traffic = res.ok ? { ok: true, value: collectTraffic(res.value) } : res;
+        batch.traffic = res.ok ? { ok: true, value: collectTraffic(res.value, labels) } : res;
+        if (res.ok && batch.metrics.reporter === 'waypoint')
+          batch.namespaces = collectNamespaces(res.value, labels);
       });
       tasks.push(async () => {
         const res = unique(
@@ -318,11 +334,17 @@ export class PrometheusSignalSource implements SignalSource {
       });
       if (batch.wantsLatency) {
         tasks.push(async () => {
+          const { labels } = batch.metrics;
           const res = unique(
-            await this.#vector(queries, 'batch', latencyQuery(batch.refs, batch.windowSeconds), at),
-            ISTIO_LABELS,
+            await this.#vector(
+              queries,
+              'batch',
+              latencyQuery(batch.refs, batch.windowSeconds, batch.metrics),
+              at,
+            ),
+            labels,
           );
-          batch.latency = res.ok ? { ok: true, value: collectLatency(res.value) } : res;
+          batch.latency = res.ok ? { ok: true, value: collectLatency(res.value, labels) } : res;
         });
       }
     }
@@ -345,13 +367,15 @@ export class PrometheusSignalSource implements SignalSource {
 
     const byWindowAndService = new Map<string, ProductionBatch>();
     for (const pb of productionBatches)
-      for (const svc of pb.services) byWindowAndService.set(productionBatchId(pb.windowSeconds, svc), pb);
+      for (const svc of pb.services)
+        byWindowAndService.set(productionBatchId(pb.windowSeconds, pb.metrics, svc), pb);
     const atSeconds = at.getTime() / 1000;
     const byWindowAndWorkload = new Map<string, Batch>();
     for (const b of batches)
-      for (const ref of b.refs) byWindowAndWorkload.set(batchId(b.windowSeconds, ref), b);
+      for (const ref of b.refs) byWindowAndWorkload.set(batchId(b.windowSeconds, b.metrics, ref), b);
     for (const r of valid) {
-      const batch = byWindowAndWorkload.get(batchId(r.windowSeconds, r));
+      const metrics = presetMetrics(r.preset);
+      const batch = byWindowAndWorkload.get(batchId(r.windowSeconds, metrics, r));
       if (batch === undefined) {
         out.set(r.key, failedReading(r, 'internal error: request was not batched'));
         continue;
@@ -361,6 +385,7 @@ export class PrometheusSignalSource implements SignalSource {
         windowSeconds: r.windowSeconds,
         atSeconds,
         staleAfterSeconds: this.#staleAfterSeconds,
+        metrics,
       };
       const workload = classifyWorkload(observationsFor(batch, workloadKey(r)), ctx);
       const signals: Partial<Record<SignalName, Signal>> = {};
@@ -374,6 +399,7 @@ export class PrometheusSignalSource implements SignalSource {
       const reading: SignalReading = {
         signals: signals satisfies Signals,
         requestRate: workload.requestRate,
+        origin: signalOrigin(r.preset),
         ...(r.production !== undefined && {
           productionRate: productionSignal(r, productionWindow(r), byWindowAndService, productionOverrides),
         }),
@@ -396,18 +422,30 @@ export class PrometheusSignalSource implements SignalSource {
     const memory = this.#scrape;
     if (memory === undefined) return;
     const atMs = at.getTime();
-    const wanted = requests
-      .filter((r) => r.scrapeIntervalSeconds === undefined)
-      .map((r) => ({ namespace: r.namespace, workload: r.workload }));
-    const due = memory.due(wanted, atMs);
-    if (due.length === 0) return;
-    const tasks = chunkWorkloads(due, this.#maxWorkloads).map((refs) => async () => {
-      const res = await this.#vector(queries, 'batch', scrapeIntervalQuery(refs), at);
-      const found = res.ok ? collectScrapeIntervals(res.value) : undefined;
-      for (const ref of refs) {
-        memory.record(ref, workloadScrapeInterval(found?.get(workloadKey(ref))), atMs);
+    // Per preset: the request counter the interval is learned from differs.
+    const byPreset = new Map<RequestMetrics, WorkloadRef[]>();
+    for (const r of requests) {
+      if (r.scrapeIntervalSeconds !== undefined) continue;
+      const m = presetMetrics(r.preset);
+      const list = byPreset.get(m) ?? [];
+      list.push({ namespace: r.namespace, workload: r.workload });
+      byPreset.set(m, list);
+    }
+    const tasks: (() => Promise<void>)[] = [];
+    for (const [metrics, wanted] of byPreset) {
+      const due = memory.due(wanted, atMs);
+      for (const refs of chunkWorkloads(due, this.#maxWorkloads)) {
+        tasks.push(async () => {
+          const query = scrapeIntervalQuery(refs, undefined, metrics);
+          const res = await this.#vector(queries, 'batch', query, at);
+          const found = res.ok ? collectScrapeIntervals(res.value, metrics.labels) : undefined;
+          for (const ref of refs) {
+            memory.record(ref, workloadScrapeInterval(found?.get(workloadKey(ref))), atMs);
+          }
+        });
       }
-    });
+    }
+    if (tasks.length === 0) return;
     await runLimited(tasks, this.#maxConcurrent);
   }
 
@@ -416,23 +454,32 @@ export class PrometheusSignalSource implements SignalSource {
     requests: readonly SignalRequest[],
     windowOf: (r: SignalRequest) => number,
   ): ProductionBatch[] {
-    const byWindow = new Map<number, Map<string, ServiceRef>>();
+    const byWindow = new Map<
+      string,
+      { windowSeconds: number; metrics: RequestMetrics; services: Map<string, ServiceRef> }
+    >();
     for (const r of requests) {
       const service = r.production?.service;
       if (service === undefined || r.production?.query !== undefined) continue;
       if (!isSafeName(service.namespace) || !isSafeName(service.name)) continue;
-      const w = windowOf(r);
-      const services = byWindow.get(w) ?? new Map<string, ServiceRef>();
-      services.set(`${service.namespace}/${service.name}`, service);
-      byWindow.set(w, services);
+      const windowSeconds = windowOf(r);
+      const metrics = presetMetrics(r.preset);
+      const id = `${windowSeconds}\u0000${metrics.preset}`;
+      const group = byWindow.get(id) ?? { windowSeconds, metrics, services: new Map<string, ServiceRef>() };
+      group.services.set(`${service.namespace}/${service.name}`, service);
+      byWindow.set(id, group);
     }
     const out: ProductionBatch[] = [];
-    for (const [windowSeconds, services] of [...byWindow].sort((a, b) => a[0] - b[0])) {
+    const groups = [...byWindow.values()].sort(
+      (a, b) => a.windowSeconds - b.windowSeconds || (a.metrics.preset < b.metrics.preset ? -1 : 1),
+    );
+    for (const { windowSeconds, metrics, services } of groups) {
       // chunkWorkloads sorts and de-duplicates by namespace and name; services are keyed the same way.
       const refs = [...services.values()].map((s) => ({ namespace: s.namespace, workload: s.name }));
       for (const chunk of chunkWorkloads(refs, this.#maxWorkloads)) {
         out.push({
           windowSeconds,
+          metrics,
           services: chunk.map((c) => ({ namespace: c.namespace, name: c.workload })),
         });
       }
@@ -442,14 +489,22 @@ export class PrometheusSignalSource implements SignalSource {
 
   /** Groups requests by window, then chunks their distinct workloads; marks batches that need the p99 query. */
   #plan(requests: readonly SignalRequest[]): Batch[] {
-    const byWindow = new Map<number, SignalRequest[]>();
+    const byWindow = new Map<
+      string,
+      { windowSeconds: number; metrics: RequestMetrics; list: SignalRequest[] }
+    >();
     for (const r of requests) {
-      const list = byWindow.get(r.windowSeconds) ?? [];
-      list.push(r);
-      byWindow.set(r.windowSeconds, list);
+      const metrics = presetMetrics(r.preset);
+      const id = `${r.windowSeconds}\u0000${metrics.preset}`;
+      const group = byWindow.get(id) ?? { windowSeconds: r.windowSeconds, metrics, list: [] };
+      group.list.push(r);
+      byWindow.set(id, group);
     }
     const batches: Batch[] = [];
-    for (const [windowSeconds, list] of [...byWindow].sort((a, b) => a[0] - b[0])) {
+    const groups = [...byWindow.values()].sort(
+      (a, b) => a.windowSeconds - b.windowSeconds || (a.metrics.preset < b.metrics.preset ? -1 : 1),
+    );
+    for (const { windowSeconds, metrics, list } of groups) {
       const wantsLatency = new Set(
         list
           .filter((r) => r.guardrails.includes('latencyP99Ms') && r.queries.latencyP99Ms === undefined)
@@ -458,6 +513,7 @@ export class PrometheusSignalSource implements SignalSource {
       for (const refs of chunkWorkloads(list, this.#maxWorkloads)) {
         batches.push({
           windowSeconds,
+          metrics,
           refs,
           wantsLatency: refs.some((ref) => wantsLatency.has(workloadKey(ref))),
         });
@@ -545,12 +601,12 @@ function overrideId(key: string, signal: SignalName): string {
   return `${key}\u0000${signal}`;
 }
 
-function productionBatchId(windowSeconds: number, service: ServiceRef): string {
-  return `${windowSeconds}\u0000${service.namespace}/${service.name}`;
+function productionBatchId(windowSeconds: number, metrics: RequestMetrics, service: ServiceRef): string {
+  return `${windowSeconds}\u0000${metrics.preset}\u0000${service.namespace}/${service.name}`;
 }
 
-function batchId(windowSeconds: number, ref: WorkloadRef): string {
-  return `${windowSeconds}\u0000${workloadKey(ref)}`;
+function batchId(windowSeconds: number, metrics: RequestMetrics, ref: WorkloadRef): string {
+  return `${windowSeconds}\u0000${metrics.preset}\u0000${workloadKey(ref)}`;
 }
 
 function requestProblem(r: SignalRequest): string | undefined {
@@ -567,7 +623,7 @@ function failedReading(r: SignalRequest, detail: string): SignalReading {
   const failed: Signal = { kind: 'absent', reason: 'QueryFailed', detail };
   const signals: Partial<Record<SignalName, Signal>> = {};
   for (const s of r.guardrails) signals[s] = failed;
-  return { signals, requestRate: failed };
+  return { signals, requestRate: failed, origin: signalOrigin(r.preset) };
 }
 
 /** The production rate of one request, from its override or from the batch that holds its service. */
@@ -596,19 +652,22 @@ function productionSignal(
       detail: `primary service "${service.namespace}/${service.name}" is not a DNS-1123 name`,
     };
   }
-  const batch = batches.get(productionBatchId(windowSeconds, service));
+  const metrics = presetMetrics(r.preset);
+  const batch = batches.get(productionBatchId(windowSeconds, metrics, service));
   const outcome = batch?.outcome ?? { ok: false, detail: 'query did not run' };
-  return classifyProduction(outcome, service, r.workload, windowSeconds);
+  return classifyProduction(outcome, service, r.workload, windowSeconds, metrics);
 }
 
 function observationsFor(batch: Batch, key: string): WorkloadObservations {
   const missing = { ok: false, detail: 'query did not run' } as const;
   const pick = <T>(o: QueryOutcome<Map<string, T>> | undefined): QueryOutcome<T | undefined> =>
     o === undefined ? missing : o.ok ? { ok: true, value: o.value.get(key) } : o;
+  const namespace = key.slice(0, key.indexOf('/'));
   return {
     traffic: pick(batch.traffic),
     cpu: pick(batch.cpu),
     ...(batch.wantsLatency && { latency: pick(batch.latency) }),
+    ...(batch.namespaces !== undefined && { namespaceHasSeries: batch.namespaces.has(namespace) }),
   };
 }
 

@@ -1,4 +1,5 @@
 import { renderQuery } from '../policy/query.js';
+import { DEFAULT_SIGNAL_PRESET, type SignalPreset } from '../policy/types.js';
 /**
  * Default PromQL, batched: one query per (signal family, window, chunk of workloads) instead of one per policy.
  *
@@ -28,6 +29,8 @@ export const PART = {
   timestamp: 'timestamp',
   usage: 'usage',
   requests: 'requests',
+  /** One series per namespace that holds any request series of the preset (ambient only: waypoint presence). */
+  namespace: 'namespace',
 } as const;
 
 /** Label names under which each query family reports namespace and workload. */
@@ -95,11 +98,133 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function istioSelector(refs: readonly WorkloadRef[]): string {
+/**
+ * The request metrics a signal preset reads: which counter and histogram, which labels name the workload,
+ * the response code and the primary service. CPU is the same for every preset (cAdvisor, kube-state-metrics).
+ */
+export interface RequestMetrics {
+  readonly preset: SignalPreset;
+  /** Istio's reporter label value, for the Istio presets. */
+  readonly reporter?: 'destination' | 'waypoint';
+  /** Counter of requests (one increment per request). */
+  readonly requests: string;
+  /** Cumulative histogram buckets of the request duration. */
+  readonly buckets: string;
+  /** Factor from the histogram's unit to milliseconds. */
+  readonly toMs: number;
+  /** Label holding the HTTP response code. */
+  readonly status: string;
+  /** Labels naming the target's namespace and workload, in the answer of the traffic and latency queries. */
+  readonly labels: SeriesLabels;
+  /**
+   * Labels naming the primary service (and the workload behind it) in the production query. Without a workload
+   * label every series of the service belongs to one workload, which is never the mirror target.
+   */
+  readonly service: { readonly namespace: string; readonly name: string; readonly workload?: string };
+}
+
+/** Which labels name namespace and workload in a batched query's result. */
+export type SeriesLabels = { readonly namespace: string; readonly workload: string };
+
+/**
+ * The request metrics of each preset.
+ *
+ * - istio: sidecar metrics as the mirror target's own sidecar reports them (reporter="destination"); mirrored
+ *   copies are reported only there.
+ * - istio-ambient: ztunnel does L4 only (istio_tcp_*); HTTP metrics come from the waypoint proxy, which
+ *   reports istio_requests_total and istio_request_duration_milliseconds with reporter="waypoint" and the same
+ *   destination_workload, destination_workload_namespace, destination_service_name and
+ *   destination_service_namespace labels as a sidecar (istio/istio tests/integration/ambient/baseline_test.go,
+ *   buildQuery). Open question: waypoints mirror since Istio 1.24 (istio/istio#53463, the mirror policy points
+ *   at the target's inbound-vip cluster), and the request the stats filter reports is the original one; whether
+ *   the mirrored copy is reported under the target's destination_workload is not established from the sources.
+ *   If it is not, the target's signals show only its other traffic: check on a cluster before relying on it.
+ * - otel: the OpenTelemetry HTTP server histogram http.server.request.duration (unit s, attribute
+ *   http.response.status_code), which Prometheus' OTLP receiver and the Collector's Prometheus exporters name
+ *   http_server_request_duration_seconds_{bucket,count,sum} with label http_response_status_code. The workload
+ *   is selected by the resource attributes k8s.namespace.name and k8s.deployment.name (set by the Collector's
+ *   k8sattributes processor and the Operator's injection), promoted to the labels k8s_namespace_name and
+ *   k8s_deployment_name. Why not `job`: it holds service.namespace/service.name, which need not match the
+ *   Kubernetes namespace, and a shadow Deployment of the same service shares it with the primary. Promotion is
+ *   one setting: `otlp.promote_resource_attributes` in Prometheus, `resource_to_telemetry_conversion` in the
+ *   Collector's prometheus and prometheusremotewrite exporters. The primary's Deployment is taken to be named
+ *   like its Service.
+ */
+export const PRESET_METRICS: Readonly<Record<SignalPreset, RequestMetrics>> = {
+  istio: {
+    preset: 'istio',
+    reporter: 'destination',
+    requests: 'istio_requests_total',
+    buckets: 'istio_request_duration_milliseconds_bucket',
+    toMs: 1,
+    status: 'response_code',
+    labels: { namespace: 'destination_workload_namespace', workload: 'destination_workload' },
+    service: {
+      namespace: 'destination_service_namespace',
+      name: 'destination_service_name',
+      workload: 'destination_workload',
+    },
+  },
+  'istio-ambient': {
+    preset: 'istio-ambient',
+    reporter: 'waypoint',
+    requests: 'istio_requests_total',
+    buckets: 'istio_request_duration_milliseconds_bucket',
+    toMs: 1,
+    status: 'response_code',
+    labels: { namespace: 'destination_workload_namespace', workload: 'destination_workload' },
+    service: {
+      namespace: 'destination_service_namespace',
+      name: 'destination_service_name',
+      workload: 'destination_workload',
+    },
+  },
+  otel: {
+    preset: 'otel',
+    requests: 'http_server_request_duration_seconds_count',
+    buckets: 'http_server_request_duration_seconds_bucket',
+    toMs: 1000,
+    status: 'http_response_status_code',
+    labels: { namespace: 'k8s_namespace_name', workload: 'k8s_deployment_name' },
+    service: { namespace: 'k8s_namespace_name', name: 'k8s_deployment_name' },
+  },
+};
+
+/** The request metrics of a preset; absent means the default (istio). */
+export function presetMetrics(preset: SignalPreset | undefined): RequestMetrics {
+  return PRESET_METRICS[preset ?? DEFAULT_SIGNAL_PRESET];
+}
+
+/** Where a policy's request signals come from, for display (`plan`) and logs. */
+export interface SignalOrigin {
+  readonly preset: SignalPreset;
+  /** Istio's reporter label value; absent for presets without one (otel). */
+  readonly reporter?: 'destination' | 'waypoint';
+}
+
+/**
+ * The origin of the request signals of a policy (or of a preset): `{preset: 'istio', reporter: 'destination'}`,
+ * `{preset: 'istio-ambient', reporter: 'waypoint'}` or `{preset: 'otel'}`. Query overrides may read other
+ * metrics for their signal; this names what the built-in queries read.
+ */
+export function signalOrigin(
+  from: { readonly signalPreset?: SignalPreset } | SignalPreset | undefined,
+): SignalOrigin {
+  const preset = typeof from === 'string' ? from : from?.signalPreset;
+  const m = presetMetrics(preset);
+  return m.reporter === undefined ? { preset: m.preset } : { preset: m.preset, reporter: m.reporter };
+}
+
+/** The reporter matcher of a preset, with its trailing comma, or nothing. */
+function reporterMatcher(m: RequestMetrics): string {
+  return m.reporter === undefined ? '' : `reporter="${m.reporter}",`;
+}
+
+function requestSelector(refs: readonly WorkloadRef[], m: RequestMetrics): string {
   return (
-    `reporter="destination",` +
-    `${ISTIO_LABELS.namespace}=~"${alternation(refs.map((r) => r.namespace))}",` +
-    `${ISTIO_LABELS.workload}=~"${alternation(refs.map((r) => r.workload))}"`
+    reporterMatcher(m) +
+    `${m.labels.namespace}=~"${alternation(refs.map((r) => r.namespace))}",` +
+    `${m.labels.workload}=~"${alternation(refs.map((r) => r.workload))}"`
   );
 }
 
@@ -110,23 +235,37 @@ function istioSelector(refs: readonly WorkloadRef[]): string {
  * - part "timestamp": time of the newest istio_requests_total sample (for the staleness check).
  * The selector matches the cross product of namespaces and workloads; the caller keeps only requested pairs.
  */
-export function trafficQuery(refs: readonly WorkloadRef[], windowSeconds: number): string {
-  const sel = istioSelector(refs);
-  const by = `${ISTIO_LABELS.namespace}, ${ISTIO_LABELS.workload}`;
-  return (
-    `sum by (${by}, ${PART_LABEL}) (label_replace(rate(istio_requests_total{${sel}}[${windowDuration(windowSeconds)}]), ` +
-    `"${PART_LABEL}", "${PART.errors5xx}", "response_code", "5..")) or ` +
-    `label_replace(max by (${by}) (timestamp(istio_requests_total{${sel}})), "${PART_LABEL}", "${PART.timestamp}", "", "")`
-  );
+export function trafficQuery(
+  refs: readonly WorkloadRef[],
+  windowSeconds: number,
+  metrics: RequestMetrics = PRESET_METRICS.istio,
+): string {
+  const m = metrics;
+  const sel = requestSelector(refs, m);
+  const by = `${m.labels.namespace}, ${m.labels.workload}`;
+  const query =
+    `sum by (${by}, ${PART_LABEL}) (label_replace(rate(${m.requests}{${sel}}[${windowDuration(windowSeconds)}]), ` +
+    `"${PART_LABEL}", "${PART.errors5xx}", "${m.status}", "5..")) or ` +
+    `label_replace(max by (${by}) (timestamp(${m.requests}{${sel}})), "${PART_LABEL}", "${PART.timestamp}", "", "")`;
+  if (m.reporter !== 'waypoint') return query;
+  // Part "namespace": which namespaces have any waypoint series at all. A target without series in a namespace
+  // without any points at a missing waypoint or enrolment, not at an idle target; one series per namespace.
+  const nsSel = `${reporterMatcher(m)}${m.labels.namespace}=~"${alternation(refs.map((r) => r.namespace))}"`;
+  return `${query} or label_replace(group by (${m.labels.namespace}) (${m.requests}{${nsSel}}), "${PART_LABEL}", "${PART.namespace}", "", "")`;
 }
 
 /** p99 latency in milliseconds per workload (NaN where the window saw no requests). */
-export function latencyQuery(refs: readonly WorkloadRef[], windowSeconds: number): string {
-  const by = `${ISTIO_LABELS.namespace}, ${ISTIO_LABELS.workload}, le`;
-  return (
+export function latencyQuery(
+  refs: readonly WorkloadRef[],
+  windowSeconds: number,
+  metrics: RequestMetrics = PRESET_METRICS.istio,
+): string {
+  const m = metrics;
+  const by = `${m.labels.namespace}, ${m.labels.workload}, le`;
+  const quantile =
     `histogram_quantile(0.99, sum by (${by}) ` +
-    `(rate(istio_request_duration_milliseconds_bucket{${istioSelector(refs)}}[${windowDuration(windowSeconds)}])))`
-  );
+    `(rate(${m.buckets}{${requestSelector(refs, m)}}[${windowDuration(windowSeconds)}])))`;
+  return m.toMs === 1 ? quantile : `${quantile} * ${m.toMs}`;
 }
 
 /**
@@ -189,10 +328,17 @@ export const SERVICE_LABELS = {
  * and mirrored copies are reported only by the target, so what is left is the production traffic alone.
  * The one builder of this query: the backtest reads the same shape over its history.
  */
-export function productionQuery(service: ServiceRef, excludeWorkload: string, windowSeconds: number): string {
+export function productionQuery(
+  service: ServiceRef,
+  excludeWorkload: string,
+  windowSeconds: number,
+  metrics: RequestMetrics = PRESET_METRICS.istio,
+): string {
+  const m = metrics;
+  const exclude = m.service.workload === undefined ? '' : `,${m.service.workload}!="${excludeWorkload}"`;
   return (
-    `sum(rate(istio_requests_total{reporter="destination",${SERVICE_LABELS.namespace}="${service.namespace}",` +
-    `${SERVICE_LABELS.name}="${service.name}",${SERVICE_LABELS.workload}!="${excludeWorkload}"}[${windowDuration(windowSeconds)}]))`
+    `sum(rate(${m.requests}{${reporterMatcher(m)}${m.service.namespace}="${service.namespace}",` +
+    `${m.service.name}="${service.name}"${exclude}}[${windowDuration(windowSeconds)}]))`
   );
 }
 
@@ -202,13 +348,22 @@ export function productionQuery(service: ServiceRef, excludeWorkload: string, wi
  * query does not). The selector matches the cross product of namespaces and names; the caller keeps only
  * requested pairs. The answer has one series per workload behind a requested service: a few per policy.
  */
-export function productionBatchQuery(services: readonly ServiceRef[], windowSeconds: number): string {
+export function productionBatchQuery(
+  services: readonly ServiceRef[],
+  windowSeconds: number,
+  metrics: RequestMetrics = PRESET_METRICS.istio,
+): string {
+  const m = metrics;
   const sel =
-    `reporter="destination",` +
-    `${SERVICE_LABELS.namespace}=~"${alternation(services.map((s) => s.namespace))}",` +
-    `${SERVICE_LABELS.name}=~"${alternation(services.map((s) => s.name))}"`;
-  const by = `${SERVICE_LABELS.namespace}, ${SERVICE_LABELS.name}, ${SERVICE_LABELS.workload}`;
-  return `sum by (${by}) (rate(istio_requests_total{${sel}}[${windowDuration(windowSeconds)}]))`;
+    reporterMatcher(m) +
+    `${m.service.namespace}=~"${alternation(services.map((s) => s.namespace))}",` +
+    `${m.service.name}=~"${alternation(services.map((s) => s.name))}"`;
+  const by = [
+    m.service.namespace,
+    m.service.name,
+    ...(m.service.workload === undefined ? [] : [m.service.workload]),
+  ];
+  return `sum by (${by.join(', ')}) (rate(${m.requests}{${sel}}[${windowDuration(windowSeconds)}]))`;
 }
 
 /**
@@ -243,18 +398,19 @@ export const SCRAPE_PART = {
 export function scrapeIntervalQuery(
   refs: readonly WorkloadRef[],
   windowSeconds = SCRAPE_LEARN_WINDOW_SECONDS,
+  metrics: RequestMetrics = PRESET_METRICS.istio,
 ): string {
   const range = windowDuration(windowSeconds);
   const bound = (sel: string): string =>
     `(timestamp(${sel}) - (time() - ${windowSeconds})) / ((count_over_time(${sel}[${range}]) > 1) - 1)`;
   const count = (sel: string): string => `count_over_time(${sel}[${range}])`;
-  const istio = `istio_requests_total{${istioSelector(refs)}}`;
+  const istio = `${metrics.requests}{${requestSelector(refs, metrics)}}`;
   const pods = podPattern(refs.map((r) => r.workload));
   const ns = alternation(refs.map((r) => r.namespace));
   const cpu = `container_cpu_usage_seconds_total{namespace=~"${ns}",pod=~"${pods}",container!="",container!="POD"}`;
   const part = (expr: string, name: string): string =>
     `label_replace(${expr}, "${PART_LABEL}", "${name}", "", "")`;
-  const byIstio = `${ISTIO_LABELS.namespace}, ${ISTIO_LABELS.workload}`;
+  const byIstio = `${metrics.labels.namespace}, ${metrics.labels.workload}`;
   const byCpu = `${CPU_LABELS.namespace}, ${CPU_LABELS.workload}`;
   const toWorkload = (expr: string): string => `label_replace(${expr}, "workload", "$1", "pod", "${pods}")`;
   return [

@@ -1,5 +1,6 @@
 import type { Signal, SignalName, Signals } from '../core/types.js';
-import type { ServiceRef } from './promql.js';
+import type { SignalPreset } from '../policy/types.js';
+import type { ServiceRef, SignalOrigin } from './promql.js';
 import type { ResolvedScrapeInterval } from './scrape.js';
 
 /** Which production rate a request reads: the primary service's (default query) and/or an override. */
@@ -31,6 +32,8 @@ export interface SignalRequest {
   readonly scrapeIntervalSeconds?: number;
   /** The production rate to read; absent: none is read (the reading has no productionRate). */
   readonly production?: ProductionRequest;
+  /** The metrics the built-in queries read (spec.signals.preset); absent: istio. */
+  readonly preset?: SignalPreset;
 }
 
 /** The answer for one request. */
@@ -49,6 +52,11 @@ export interface SignalReading {
   readonly productionRate?: Signal;
   /** The scrape interval in use for this request (policy, learned or default), when the source resolves it. */
   readonly scrapeInterval?: ResolvedScrapeInterval;
+  /**
+   * Which preset (and Istio reporter) the built-in queries read for this request; set by the Prometheus source.
+   * Overridden signals read whatever their query names.
+   */
+  readonly origin?: SignalOrigin;
 }
 
 /** Port: reads the signals of many policies at one instant. Implementations never throw from `fetch`. */

@@ -273,6 +273,13 @@ describe('signalRequests', () => {
       },
     ]);
   });
+
+  it("passes the policy's signal preset on, and none when the policy names none", () => {
+    const ambient: MirrorPolicy = { ...policy({ name: 'a' }), signalPreset: 'istio-ambient' };
+    const [withPreset, without] = signalRequests([ambient, policy({ name: 'b' })]);
+    expect(withPreset?.preset).toBe('istio-ambient');
+    expect(without !== undefined && 'preset' in without).toBe(false);
+  });
 });
 
 describe('runCycle writes a change', () => {

@@ -63,6 +63,9 @@ function schemaErrors(schema: Json, value: unknown, path = ''): string[] {
       case 'const':
         if (value !== arg) errors.push(`${path}: const`);
         break;
+      case 'enum':
+        if (!Array.isArray(arg) || !arg.includes(value as Json)) errors.push(`${path}: enum`);
+        break;
       case 'pattern':
         if (typeof value === 'string' && !new RegExp(String(arg), 'u').test(value))
           errors.push(`${path}: pattern`);
@@ -167,6 +170,8 @@ describe('JSON Schema', () => {
       ['spec', 'interval'],
       ['spec', 'window'],
       ['spec', 'queries', 'errorRate'],
+      ['spec', 'signals', 'preset'],
+      ['spec', 'signals', 'reporter'],
       ['spec', 'control', 'hysteresis'],
       ['spec', 'control', 'maxWritesPerHour'],
       ['spec', 'control', 'cooldown'],
@@ -204,6 +209,10 @@ describe('JSON Schema', () => {
         {},
         'mirror-autoscaler.io/v1alpha1',
         'MirrorPolicy',
+        'istio',
+        'istio-ambient',
+        'otel',
+        'Istio',
       ),
       fc.double({ noNaN: true, noDefaultInfinity: true, min: -200, max: 200 }),
     );

@@ -22,6 +22,25 @@ export const ISTIO_DURATION_BUCKETS_MS = [
   3600000,
 ] as const;
 
+/**
+ * OpenTelemetry's advised bucket boundaries of http.server.request.duration, in seconds (+Inf added), as the
+ * SDKs use them by default.
+ */
+export const OTEL_DURATION_BUCKETS_SECONDS = [
+  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+] as const;
+
+/**
+ * How a workload's request metrics reach Prometheus:
+ * - sidecar: its Istio sidecar reports istio_* with reporter="destination" (the caller's with "source");
+ * - ambient: a waypoint reports istio_* with reporter="waypoint" (unless `waypoint` is false), and ztunnel
+ *   reports only istio_tcp_* (reporter="destination"); no istio-proxy container in the pods;
+ * - otel: the application's OpenTelemetry SDK exports http.server.request.duration per pod, as Prometheus'
+ *   OTLP receiver stores it (http_server_request_duration_seconds_{bucket,count,sum}, job = service.name,
+ *   instance = pod) with k8s.namespace.name, k8s.deployment.name and k8s.pod.name promoted to labels.
+ */
+export type MeshMode = 'sidecar' | 'ambient' | 'otel';
+
 /** Sample spacing, as a common scrape interval. */
 export const STEP_SECONDS = 15;
 /** Data starts this long before "now" so every rate window is full. */
@@ -65,6 +84,12 @@ export interface WorkloadData {
   readonly cadvisor?: boolean;
   /** Emit kube-state-metrics request series. Default true. */
   readonly cpuRequests?: boolean;
+  /** How request metrics are reported. Default sidecar. */
+  readonly mesh?: MeshMode;
+  /** ambient: whether a waypoint reports L7 metrics for it. Default true. */
+  readonly waypoint?: boolean;
+  /** Istio destination_service_name of its requests. Default: the workload name. */
+  readonly service?: string;
   /** Periods without requests: counters stay flat (CPU is unchanged). */
   readonly noTraffic?: readonly Period[];
   /** Periods without samples for any of the workload's series (a broken scrape); counters keep counting. */
@@ -166,20 +191,23 @@ function workloadSeries(w: WorkloadData, range: SampleRange): Map<string, Series
   const gaps = w.gaps;
   const requests = requestCounter(w, range);
 
-  if (w.istio ?? true) {
-    const errorShare = w.errorShare ?? 0;
-    const clientShare = w.clientErrorShare ?? 0;
-    const codes: [string, number][] = [['200', 1 - errorShare - clientShare]];
-    if (clientShare > 0) codes.push(['404', clientShare]);
-    if (errorShare > 0) codes.push(['503', errorShare]);
-    const latency = w.latency ?? [{ ms: 20, share: 1 }];
+  const mesh = w.mesh ?? 'sidecar';
+  const errorShare = w.errorShare ?? 0;
+  const clientShare = w.clientErrorShare ?? 0;
+  const codes: [string, number][] = [['200', 1 - errorShare - clientShare]];
+  if (clientShare > 0) codes.push(['404', clientShare]);
+  if (errorShare > 0) codes.push(['503', errorShare]);
+  const latency = w.latency ?? [{ ms: 20, share: 1 }];
+  const service = w.service ?? w.workload;
+
+  if ((w.istio ?? true) && mesh === 'sidecar') {
     const base = {
       source_workload: 'frontend',
       source_workload_namespace: 'shop',
       destination_workload: w.workload,
       destination_workload_namespace: w.namespace,
-      destination_service: `${w.workload}.${w.namespace}.svc.cluster.local`,
-      destination_service_name: w.workload,
+      destination_service: `${service}.${w.namespace}.svc.cluster.local`,
+      destination_service_name: service,
       destination_service_namespace: w.namespace,
       destination_version: 'v1',
       request_protocol: 'http',
@@ -220,10 +248,124 @@ function workloadSeries(w: WorkloadData, range: SampleRange): Map<string, Series
     });
   }
 
+  if ((w.istio ?? true) && mesh === 'ambient') {
+    // The label set of a waypoint's report (istio/istio tests/integration/ambient/baseline_test.go, buildQuery).
+    const principal = (ns: string, sa: string) => `spiffe://cluster.local/ns/${ns}/sa/${sa}`;
+    const base = {
+      request_protocol: 'http',
+      response_flags: '-',
+      connection_security_policy: 'mutual_tls',
+      destination_canonical_service: service,
+      destination_canonical_revision: 'v1',
+      destination_service: `${service}.${w.namespace}.svc.cluster.local`,
+      destination_principal: principal(w.namespace, w.workload),
+      destination_service_name: service,
+      destination_workload: w.workload,
+      destination_workload_namespace: w.namespace,
+      destination_service_namespace: w.namespace,
+      source_canonical_service: 'frontend',
+      source_canonical_revision: 'v1',
+      source_principal: principal('shop', 'frontend'),
+      source_workload: 'frontend',
+      source_workload_namespace: 'shop',
+    };
+    if (w.waypoint ?? true) {
+      for (const [code, share] of codes) {
+        const count = (o: number) => requests(o) * share;
+        add({
+          name: 'istio_requests_total',
+          labels: { reporter: 'waypoint', ...base, response_code: code },
+          valueAt: count,
+          gaps,
+        });
+        for (const le of [...ISTIO_DURATION_BUCKETS_MS, Number.POSITIVE_INFINITY]) {
+          const below = latency.filter((m) => m.ms <= le).reduce((sum, m) => sum + m.share, 0);
+          add({
+            name: 'istio_request_duration_milliseconds_bucket',
+            labels: {
+              reporter: 'waypoint',
+              destination_workload: w.workload,
+              destination_workload_namespace: w.namespace,
+              response_code: code,
+              le: formatNumber(le),
+            },
+            valueAt: (o) => count(o) * (le === Number.POSITIVE_INFINITY ? 1 : below),
+            gaps,
+          });
+        }
+      }
+    }
+    // ztunnel: L4 only, as the destination of the connections (baseline_test.go, buildL4Query). Ten
+    // connections and 1 kB per request, so that a query reading these by mistake would be far off.
+    const l4 = {
+      reporter: 'destination',
+      connection_security_policy: 'mutual_tls',
+      destination_canonical_service: service,
+      destination_service: base.destination_service,
+      destination_service_name: service,
+      destination_service_namespace: w.namespace,
+      destination_workload: w.workload,
+      destination_workload_namespace: w.namespace,
+      source_workload: 'frontend',
+      source_workload_namespace: 'shop',
+    };
+    add({
+      name: 'istio_tcp_connections_opened_total',
+      labels: l4,
+      valueAt: (o) => 10 * requests(o),
+      gaps,
+    });
+    add({
+      name: 'istio_tcp_sent_bytes_total',
+      labels: l4,
+      valueAt: (o) => 1000 * requests(o),
+      gaps,
+    });
+  }
+
   const pods = podNames(w);
   const appCores = (w.cpuCores ?? 0.1) / pods.length;
   const appRequest = (w.cpuRequestCores ?? 1) / pods.length;
+  const sidecar = mesh === 'sidecar';
   for (const pod of pods) {
+    if ((w.istio ?? true) && mesh === 'otel') {
+      // Each pod's SDK exports its own share of the requests; resource attributes promoted to labels.
+      const resource = {
+        job: w.workload,
+        instance: pod,
+        k8s_namespace_name: w.namespace,
+        k8s_deployment_name: w.workload,
+        k8s_pod_name: pod,
+      };
+      for (const [code, share] of codes) {
+        const count = (o: number) => (requests(o) * share) / pods.length;
+        const labels = {
+          ...resource,
+          http_request_method: 'GET',
+          http_response_status_code: code,
+          http_route: '/api/items',
+          network_protocol_version: '1.1',
+          url_scheme: 'http',
+        };
+        for (const le of [...OTEL_DURATION_BUCKETS_SECONDS, Number.POSITIVE_INFINITY]) {
+          const below = latency.filter((m) => m.ms / 1000 <= le).reduce((sum, m) => sum + m.share, 0);
+          add({
+            name: 'http_server_request_duration_seconds_bucket',
+            labels: { ...labels, le: formatNumber(le) },
+            valueAt: (o) => count(o) * (le === Number.POSITIVE_INFINITY ? 1 : below),
+            gaps,
+          });
+        }
+        add({ name: 'http_server_request_duration_seconds_count', labels, valueAt: count, gaps });
+        const meanSeconds = latency.reduce((sum, m) => sum + (m.ms / 1000) * m.share, 0);
+        add({
+          name: 'http_server_request_duration_seconds_sum',
+          labels,
+          valueAt: (o) => count(o) * meanSeconds,
+          gaps,
+        });
+      }
+    }
     if (w.cadvisor ?? true) {
       const cpu = (container: string, cores: number) =>
         add({
@@ -235,10 +377,10 @@ function workloadSeries(w: WorkloadData, range: SampleRange): Map<string, Series
       const proxy = 0.05;
       const pause = 0.001;
       cpu('app', appCores);
-      cpu('istio-proxy', proxy);
+      if (sidecar) cpu('istio-proxy', proxy);
       cpu('POD', pause);
       // The pod cgroup: the sum of its containers, which a query must not add again.
-      cpu('', appCores + proxy + pause);
+      cpu('', appCores + (sidecar ? proxy : 0) + pause);
     }
     if (w.cpuRequests ?? true) {
       const req = (container: string, resource: string, unit: string, v: number) =>
@@ -249,7 +391,7 @@ function workloadSeries(w: WorkloadData, range: SampleRange): Map<string, Series
           gaps,
         });
       req('app', 'cpu', 'core', appRequest);
-      req('istio-proxy', 'cpu', 'core', 0.1);
+      if (sidecar) req('istio-proxy', 'cpu', 'core', 0.1);
       req('app', 'memory', 'byte', 268435456);
     }
   }
@@ -275,15 +417,26 @@ export function writeOpenMetrics(
       families.set(name, all);
     }
   }
+  // A histogram's _bucket, _count and _sum series belong to one family, written together under one TYPE line.
+  const histograms = new Set(
+    [...families.keys()].filter((n) => n.endsWith('_bucket')).map((n) => n.slice(0, -'_bucket'.length)),
+  );
+  const grouped = new Map<string, { type: string; names: string[] }>();
+  for (const name of families.keys()) {
+    const base = name.replace(/_(bucket|count|sum)$/, '');
+    const family = histograms.has(base) ? base : name.replace(/_total$/, '');
+    const type = histograms.has(base) ? 'histogram' : name.endsWith('_total') ? 'counter' : 'gauge';
+    const g = grouped.get(family) ?? { type, names: [] };
+    g.names.push(name);
+    grouped.set(family, g);
+  }
   const offsets = sampleOffsets(range);
   const fd = openSync(file, 'w');
   let samples = 0;
   try {
-    for (const [name, list] of families) {
-      const type = name.endsWith('_bucket') ? 'histogram' : name.endsWith('_total') ? 'counter' : 'gauge';
-      const family = name.replace(/_(bucket|total)$/, '');
+    for (const [family, { type, names }] of grouped) {
       writeSync(fd, `# TYPE ${family} ${type}\n`);
-      for (const s of list) {
+      for (const s of names.flatMap((n) => families.get(n) ?? [])) {
         const prefix = `${s.name}{${labelText(s.labels)}} `;
         const lines: string[] = [];
         for (const o of offsets) {

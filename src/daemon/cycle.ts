@@ -18,7 +18,13 @@ import {
   stateAnnotation,
 } from '../mesh/index.js';
 import type { MirrorPolicy } from '../policy/types.js';
-import type { SignalReading, SignalRequest, SignalSource } from '../signals/index.js';
+import {
+  type SignalOrigin,
+  type SignalReading,
+  type SignalRequest,
+  type SignalSource,
+  signalOrigin,
+} from '../signals/index.js';
 import { resolveObservation } from '../signals/scrape.js';
 import { productionRequest } from './production.js';
 
@@ -57,6 +63,11 @@ export interface PolicyOutcome {
   productionRps?: number | null;
   /** Why the production rate is unknown (NoTraffic, NoSeries, QueryFailed, Stale). */
   productionAbsent?: string;
+  /**
+   * Which metrics the built-in signal queries read: the policy's preset (spec.signals.preset) and, for the
+   * Istio presets, the reporter. Always set by runCycle.
+   */
+  signalSource?: SignalOrigin;
   /** FeedForward when the decision used the production rate, FeedbackOnly when not; null without a decision. */
   mode?: Mode | null;
   /** written: patched; recorded: dry run; none: nothing to write; failed: write gave up. */
@@ -248,6 +259,7 @@ function blank(policy: MirrorPolicy, reading: SignalReading): PolicyOutcome {
     },
     productionRps: production?.kind === 'value' ? production.value : null,
     ...(production?.kind === 'absent' && { productionAbsent: production.reason }),
+    signalSource: reading.origin ?? signalOrigin(policy),
     mode: null,
     write: 'none',
   };
@@ -324,6 +336,8 @@ async function evaluate(
       productionRps: outcome.productionRps ?? null,
       scrapeIntervalSeconds: observation.timing.scrapeIntervalSeconds,
       scrapeIntervalSource: observation.scrapeIntervalSource,
+      signalPreset: outcome.signalSource?.preset,
+      ...(outcome.signalSource?.reporter !== undefined && { reporter: outcome.signalSource.reporter }),
     };
     if (decision.action === 'hold') {
       deps.states.set(policy.name, decision.state);

@@ -39,10 +39,17 @@ function scrapeCell(o: PolicyOutcome): string {
     : `${num(o.scrapeInterval.seconds)}s (${o.scrapeInterval.source})`;
 }
 
+/** Which metrics the built-in queries read: `istio (destination)`, `istio-ambient (waypoint)`, `otel`. */
+function signalsCell(o: PolicyOutcome): string {
+  const s = o.signalSource;
+  if (s === undefined) return '-';
+  return s.reporter === undefined ? s.preset : `${s.preset} (${s.reporter})`;
+}
+
 /** The `plan` table: one row per policy, aligned columns, then the errors and messages underneath. */
 export function formatPlanTable(outcomes: readonly PolicyOutcome[]): string {
   const header = ['POLICY', 'KIND', 'OBJECT', 'ROUTE', 'CURRENT', 'PROPOSED', 'ACTION', 'REASON'];
-  header.push(...COLUMNS.map((c) => c.title), 'PRODUCTION', 'SCRAPE', 'MODE');
+  header.push(...COLUMNS.map((c) => c.title), 'PRODUCTION', 'SCRAPE', 'SIGNALS', 'MODE');
   const rows = outcomes.map((o) => [
     o.policy,
     o.routeKind,
@@ -55,6 +62,7 @@ export function formatPlanTable(outcomes: readonly PolicyOutcome[]): string {
     ...COLUMNS.map((c) => signalCell(o, c.name, c.unit)),
     productionCell(o),
     scrapeCell(o),
+    signalsCell(o),
     o.mode ?? '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -90,6 +98,8 @@ export function planJson(o: PolicyOutcome): Record<string, unknown> {
     ...(o.productionAbsent !== undefined && { productionAbsent: o.productionAbsent }),
     scrapeIntervalSeconds: o.scrapeInterval?.seconds ?? null,
     scrapeIntervalSource: o.scrapeInterval?.source ?? null,
+    signalPreset: o.signalSource?.preset ?? null,
+    reporter: o.signalSource?.reporter ?? null,
     ...(o.error !== undefined && { error: o.error }),
   };
 }

@@ -17,6 +17,7 @@ const HEADER = [
   'P99',
   'PRODUCTION',
   'SCRAPE',
+  'SIGNALS',
   'MODE',
 ];
 
@@ -36,6 +37,7 @@ function outcome(over: Partial<PolicyOutcome> = {}): PolicyOutcome {
     absent: {},
     guardrails: { cpuUtilization: 0.8, errorRate: 0.02, latencyP99Ms: 400 },
     scrapeInterval: { seconds: 15, source: 'learned' },
+    signalSource: { preset: 'istio', reporter: 'destination' },
     productionRps: 420,
     mode: 'FeedForward',
     write: 'written',
@@ -100,6 +102,7 @@ describe('formatPlanTable', () => {
         P99: '85.5ms/400ms',
         PRODUCTION: '420/s',
         SCRAPE: '15s (learned)',
+        SIGNALS: 'istio (destination)',
         MODE: 'FeedForward',
       },
     },
@@ -245,6 +248,21 @@ describe('formatPlanTable', () => {
   });
 });
 
+describe('the SIGNALS column names the preset and reporter', () => {
+  it.each([
+    [{ preset: 'istio', reporter: 'destination' }, 'istio (destination)'],
+    [{ preset: 'istio-ambient', reporter: 'waypoint' }, 'istio-ambient (waypoint)'],
+    [{ preset: 'otel' }, 'otel'],
+  ] as const)('%o', (signalSource, cell) => {
+    const { rows } = parse(formatPlanTable([outcome({ signalSource })]));
+    expect(rows[0]?.SIGNALS).toBe(cell);
+    expect(planJson(outcome({ signalSource }))).toMatchObject({
+      signalPreset: signalSource.preset,
+      reporter: 'reporter' in signalSource ? signalSource.reporter : null,
+    });
+  });
+});
+
 describe('planJson', () => {
   it('carries every field of a decision, signals null where not configured or absent', () => {
     const o = outcome({
@@ -271,6 +289,8 @@ describe('planJson', () => {
       productionRps: 420,
       scrapeIntervalSeconds: 15,
       scrapeIntervalSource: 'learned',
+      signalPreset: 'istio',
+      reporter: 'destination',
     });
   });
 

@@ -335,6 +335,7 @@ describe('plan and run --once against Prometheus and the API server', () => {
       mode: 'FeedForward',
     });
     expect(storefront.productionRps as number).toBeCloseTo(60, 6);
+    expect(storefront).toMatchObject({ signalPreset: 'istio', reporter: 'destination' });
     expect((storefront.signals as Record<string, number>).cpuUtilization).toBeCloseTo(0.25, 2);
     expect(search.reason).toBe('GuardrailBreached');
     expect(search.proposedPercent as number).toBeLessThanOrEqual(28);
@@ -367,10 +368,17 @@ describe('plan and run --once against Prometheus and the API server', () => {
     const res = await cli(['plan', '--policies', dir], env);
     const [header, ...rows] = res.stdout.split('\n');
     expect(header).toMatch(
-      /^POLICY\s+KIND\s+OBJECT\s+ROUTE\s+CURRENT\s+PROPOSED\s+ACTION\s+REASON\s+CPU\s+ERRORS\s+P99\s+PRODUCTION\s+SCRAPE\s+MODE$/,
+      /^POLICY\s+KIND\s+OBJECT\s+ROUTE\s+CURRENT\s+PROPOSED\s+ACTION\s+REASON\s+CPU\s+ERRORS\s+P99\s+PRODUCTION\s+SCRAPE\s+SIGNALS\s+MODE$/,
     );
-    expect(rows.find((r) => r.startsWith('checkout '))).toMatch(/\s100\/s\s+15s \(learned\)\s+FeedForward$/);
-    expect(rows.find((r) => r.startsWith('recs '))).toMatch(/\sNoSeries\s+15s \(default\)\s+FeedbackOnly$/);
+    expect(rows.find((r) => r.startsWith('checkout '))).toMatch(
+      /\s100\/s\s+15s \(learned\)\s+istio \(destination\)\s+FeedForward$/,
+    );
+    expect(rows.find((r) => r.startsWith('recs '))).toMatch(
+      /\sNoSeries\s+15s \(default\)\s+istio \(destination\)\s+FeedbackOnly$/,
+    );
+    expect(rows.find((r) => r.startsWith('storefront '))).toMatch(
+      /^storefront\s+HTTPRoute\s+web\/storefront\s+browse\s+12%/,
+    );
     expect(rows.find((r) => r.startsWith('search '))).toMatch(/40%\s+\S+%\s+decrease\s+GuardrailBreached/);
     expect(res.stdout).toContain('ghost: error: VirtualService shop/ghost not found');
   });

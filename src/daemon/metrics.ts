@@ -10,9 +10,9 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { SIGNAL_NAMES, type SignalName } from '../core/types.js';
 import { KubernetesApiError } from '../mesh/errors.js';
-import { classifyOutcome } from '../mesh/events.js';
 import type { QueryEvent } from '../signals/prometheus.js';
 import type { PolicyOutcome } from './cycle.js';
+import { classifyOutcome } from './outcome.js';
 
 /** Prefix of every metric name, default process metrics included. */
 export const METRIC_PREFIX = 'mirror_autoscaler_';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { EventRecorder, eventForOutcome } from '../mesh/events.js';
+import { EventRecorder } from '../mesh/events.js';
 import { KubernetesRouteStore, type VirtualService } from '../mesh/index.js';
 import { formatProblem, loadPolicyDir } from '../policy/index.js';
 import type { MirrorPolicy } from '../policy/types.js';
@@ -9,6 +9,7 @@ import { Daemon } from './daemon.js';
 import { type HttpServerHandle, Readiness, startHttpServer } from './http.js';
 import { LeaseElector } from './lease.js';
 import { DaemonMetrics } from './metrics.js';
+import { eventForOutcome } from './outcome.js';
 import { withPrometheusStatus } from './prometheus-readiness.js';
 import { PolicyReloader } from './reload.js';
 import { createSignalSource, restrictToNamespace } from './wiring.js';

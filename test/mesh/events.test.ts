@@ -4,17 +4,15 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PolicyOutcome } from '../../src/daemon/cycle.js';
+import { classifyOutcome, eventForOutcome, type OutcomeKind } from '../../src/daemon/outcome.js';
 import { ApiError, ForbiddenError, TransportError } from '../../src/mesh/errors.js';
 import {
-  classifyOutcome,
   EVENT_COMPONENT,
   type EventLogger,
   EventRecorder,
   type EventRecorderOptions,
   type EventSpec,
-  eventForOutcome,
   eventName,
-  type OutcomeKind,
   truncateUtf8,
 } from '../../src/mesh/events.js';
 import { asRouteObject, asVirtualService, MeshError, type VirtualService } from '../../src/mesh/index.js';

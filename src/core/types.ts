@@ -97,6 +97,7 @@ export const REASONS = [
   'WriteBudget',
   'Paused',
   'FollowProduction',
+  'Overridden',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 

@@ -9,6 +9,7 @@ import {
   locateTarget,
   locationLabel,
   MeshError,
+  type PauseSource,
   pauseState,
   type RouteKind,
   type RouteObject,
@@ -26,6 +27,7 @@ import {
   signalOrigin,
 } from '../signals/index.js';
 import { resolveObservation } from '../signals/scrape.js';
+import { findOverride, noteOverride, type OverrideMemory } from './override.js';
 import { productionRequest } from './production.js';
 
 /** Route objects written at once in one cycle; bounds the load a cycle with many changes puts on the API server. */
@@ -70,6 +72,23 @@ export interface PolicyOutcome {
   signalSource?: SignalOrigin;
   /** FeedForward when the decision used the production rate, FeedbackOnly when not; null without a decision. */
   mode?: Mode | null;
+  /**
+   * Someone else changed back the percentage this controller left: who, what it found and what it had
+   * left, how many times in a row, and until when (epoch ms) it does not write; `fresh` on the cycle that
+   * noticed it.
+   */
+  override?: {
+    manager: string;
+    found: number;
+    ours: number;
+    count: number;
+    /** When (epoch ms) the override was noticed. */
+    at: number;
+    until: number;
+    fresh: boolean;
+  };
+  /** Why the route is paused, when it is: the pause annotation, the brake, or another controller owns it. */
+  pausedBy?: PauseSource;
   /** written: patched; recorded: dry run; none: nothing to write; failed: write gave up. */
   write: 'written' | 'recorded' | 'none' | 'failed';
   error?: string;
@@ -91,6 +110,8 @@ export interface CycleDeps {
   canWrite?: () => boolean;
   /** In-memory controller state per policy; read from the route object's annotation when missing. */
   states: Map<string, ControllerState>;
+  /** Fights over a route per policy (see override.ts); without it overrides are taken as set, as before. */
+  overrides?: Map<string, OverrideMemory>;
 }
 
 /**
@@ -297,6 +318,7 @@ async function evaluate(
     if (pause.paused) {
       return {
         ...row,
+        ...(pause.source !== undefined && { pausedBy: pause.source }),
         proposedPercent: current,
         action: 'hold',
         reason: 'Paused',
@@ -323,6 +345,26 @@ async function evaluate(
       message: decision.message,
       mode: decision.mode,
     };
+    const fight = deps.overrides === undefined ? undefined : noticeOverride(policy, vs, current, state, deps.overrides, now);
+    // While backing off from a fight nothing is written but a cut for a breach, and the state of a decision
+    // not carried out is not kept (as in a dry run).
+    if (fight !== undefined && now < fight.until && !(decision.action === 'decrease' && decision.reason === 'GuardrailBreached')) {
+      const backoff = Math.round((fight.until - fight.at) / 1000);
+      if (fight.fresh) {
+        log.warn(
+          { override: fight },
+          `mirror percentage changed from ${fight.ours} to ${fight.found} by ${fight.manager}; not writing this route for ${backoff}s`,
+        );
+      }
+      return {
+        ...outcome,
+        proposedPercent: current,
+        action: 'hold',
+        reason: 'Overridden',
+        message: `the percentage this controller left (${fight.ours}) was changed to ${fight.found} by ${fight.manager} (${fight.count} in a row): not writing this route until ${new Date(fight.until).toISOString()} (back-off ${backoff}s); a cut for a breach still goes through`,
+        override: fight,
+      };
+    }
     const audit = {
       audit: true,
       routes: outcome.routes,
@@ -382,4 +424,31 @@ async function evaluate(
       return { ...outcome, write: 'failed', error };
     }
   }
+}
+
+/**
+ * Looks for an override of the percentage this controller left and updates the fight memory of the policy.
+ * @returns the fight in effect (with `fresh` on the cycle that noticed it), or undefined when there is none.
+ */
+function noticeOverride(
+  policy: MirrorPolicy,
+  obj: RouteObject,
+  current: number,
+  state: ControllerState | undefined,
+  overrides: Map<string, OverrideMemory>,
+  now: number,
+): NonNullable<PolicyOutcome['override']> | undefined {
+  const found = state === undefined ? undefined : findOverride(obj, current, state);
+  if (found === undefined || state === undefined) return undefined;
+  const { memory, fresh } = noteOverride(found, state, overrides.get(policy.name), now, policy.intervalSeconds);
+  overrides.set(policy.name, memory);
+  return {
+    manager: memory.manager,
+    found: memory.found,
+    ours: memory.ours,
+    count: memory.count,
+    at: memory.at,
+    until: memory.until,
+    fresh,
+  };
 }

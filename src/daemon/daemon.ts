@@ -1,6 +1,7 @@
 import type { ControllerState } from '../core/types.js';
 import type { MirrorPolicy } from '../policy/types.js';
 import { type CycleDeps, type PolicyOutcome, runCycle } from './cycle.js';
+import type { OverrideMemory } from './override.js';
 import { Scheduler } from './scheduler.js';
 
 /** What the daemon is built from: a cycle's dependencies (it keeps the states itself), and a hook. */
@@ -15,6 +16,8 @@ export interface DaemonDeps extends Omit<CycleDeps, 'states'> {
  */
 export class Daemon {
   readonly states = new Map<string, ControllerState>();
+  /** Fights over routes per policy: someone else keeps changing back what this controller wrote. */
+  readonly overrides = new Map<string, OverrideMemory>();
   private readonly scheduler: Scheduler;
 
   constructor(
@@ -33,7 +36,11 @@ export class Daemon {
   async runBatch(batch: readonly MirrorPolicy[] = this.policies): Promise<PolicyOutcome[]> {
     const started = this.deps.now();
     try {
-      const outcomes = await runCycle(batch, { ...this.deps, states: this.states }, this.options);
+      const outcomes = await runCycle(
+        batch,
+        { ...this.deps, states: this.states, overrides: this.overrides },
+        this.options,
+      );
       const durationMs = this.deps.now() - started;
       this.report(outcomes, durationMs);
       this.deps.onCycle?.(outcomes, durationMs);
@@ -86,6 +93,7 @@ export class Daemon {
     this.policies = policies;
     const names = new Set(policies.map((p) => p.name));
     for (const k of this.states.keys()) if (!names.has(k)) this.states.delete(k);
+    for (const k of this.overrides.keys()) if (!names.has(k)) this.overrides.delete(k);
     this.scheduler.due.retain(names);
   }
 

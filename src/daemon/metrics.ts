@@ -73,6 +73,10 @@ interface PolicySeries {
   readonly writes: Set<WriteResult>;
   /** Source label of the scrape-interval series, when set. */
   scrapeSource?: string;
+  /** Managers seen in route_overridden_total. */
+  readonly managers: Set<string>;
+  /** Source label of the paused series, while paused. */
+  pausedBy?: string;
 }
 
 /** Every metric of the daemon; one instance per process, handed to the cycle, the HTTP server and the adapters. */
@@ -88,6 +92,8 @@ export class DaemonMetrics {
   private readonly productionRps: Gauge<'policy'>;
   private readonly decisions: Counter<'policy' | 'action' | 'reason'>;
   private readonly writes: Counter<'policy' | 'result'>;
+  private readonly overridden: Counter<'policy' | 'manager'>;
+  private readonly paused: Gauge<'policy' | 'source'>;
   private readonly cycleDuration: Histogram;
   private readonly queries: Counter<'kind' | 'result'>;
   private readonly kubernetesErrors: Counter<'verb' | 'code'>;
@@ -145,6 +151,18 @@ export class DaemonMetrics {
       name: name('writes_total'),
       help: 'Writes of the mirror percentage by result: ok, conflict (gave up after concurrent edits), error, refused (paused, no mirror, VirtualService missing or unreadable).',
       labelNames: ['policy', 'result'],
+      registers,
+    });
+    this.overridden = new Counter({
+      name: name('route_overridden_total'),
+      help: 'Times the percentage this controller wrote was found changed back by someone else (a GitOps sync, a person, another controller), by the field manager that changed it (from managedFields; unknown when they do not say).',
+      labelNames: ['policy', 'manager'],
+      registers,
+    });
+    this.paused = new Gauge({
+      name: name('paused'),
+      help: '1 while the policy is paused, by why: annotation (mirror-autoscaler.io/paused), brake (the global brake), flagger or argo-rollouts (a canary owns the route). No series when not paused.',
+      labelNames: ['policy', 'source'],
       registers,
     });
     this.cycleDuration = new Histogram({
@@ -259,12 +277,26 @@ export class DaemonMetrics {
       this.writes.inc({ policy, result });
       s.writes.add(result);
     }
+    if (o.override?.fresh === true) {
+      this.overridden.inc({ policy, manager: o.override.manager });
+      s.managers.add(o.override.manager);
+    }
+    if (s.pausedBy !== undefined && s.pausedBy !== o.pausedBy) {
+      this.paused.remove({ policy, source: s.pausedBy });
+      delete s.pausedBy;
+    }
+    if (o.pausedBy !== undefined) {
+      this.paused.set({ policy, source: o.pausedBy }, 1);
+      s.pausedBy = o.pausedBy;
+    }
   }
 
   /** Removes every series of a policy that is no longer loaded, counters included. */
   forgetPolicy(policy: string): void {
     const s = this.series.get(policy);
     if (s === undefined) return;
+    for (const manager of s.managers) this.overridden.remove({ policy, manager });
+    if (s.pausedBy !== undefined) this.paused.remove({ policy, source: s.pausedBy });
     if (s.route !== undefined) {
       this.mirrorPercent.remove({ policy, ...s.route });
       this.proposedPercent.remove({ policy, ...s.route });
@@ -327,7 +359,13 @@ export class DaemonMetrics {
   private seriesOf(policy: string): PolicySeries {
     let s = this.series.get(policy);
     if (s === undefined) {
-      s = { signals: new Set(), guardrails: new Set(), decisions: new Set(), writes: new Set() };
+      s = {
+        signals: new Set(),
+        guardrails: new Set(),
+        decisions: new Set(),
+        writes: new Set(),
+        managers: new Set(),
+      };
       this.series.set(policy, s);
     }
     return s;

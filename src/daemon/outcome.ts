@@ -12,7 +12,8 @@ import type { PolicyOutcome } from './cycle.js';
  * - paused: the VirtualService carries the pause annotation;
  * - noMirror: the route or the mirror to the target is missing; invalidMirror: a mirror shape we refuse to edit;
  * - notFound: the VirtualService does not exist; unreadable: VirtualServices could not be listed;
- * - conflict: the write gave up after repeated concurrent edits; writeFailed: the write failed otherwise.
+ * - conflict: the write gave up after repeated concurrent edits; writeFailed: the write failed otherwise;
+ * - overridden: someone else changed back what this controller wrote; it backs off (see override.ts).
  */
 export type OutcomeKind =
   | 'changed'
@@ -24,7 +25,8 @@ export type OutcomeKind =
   | 'notFound'
   | 'unreadable'
   | 'conflict'
-  | 'writeFailed';
+  | 'writeFailed'
+  | 'overridden';
 
 // The outcome carries error text only; these are the fixed parts of the messages that runCycle and the mesh
 // layer produce (ConflictError, locateMirrors' MeshErrors, runCycle's own), kept next to the code that reads them.
@@ -59,6 +61,7 @@ export function classifyOutcome(outcome: PolicyOutcome): OutcomeKind {
     return 'unreadable';
   }
   if (outcome.reason === 'Paused') return 'paused';
+  if (outcome.reason === 'Overridden') return 'overridden';
   if (outcome.write === 'recorded') return 'recorded';
   return 'held';
 }
@@ -94,6 +97,11 @@ export function eventForOutcome(outcome: PolicyOutcome): EventSpec | undefined {
       };
     case 'noMirror':
       return { type: 'Warning', reason: 'NoMirror', message: `${who}: ${error}`, action: 'SetMirrorPercent' };
+    case 'overridden':
+      // Once per override, on the cycle that noticed it; the back-off that follows is in the message.
+      return outcome.override?.fresh === true
+        ? { type: 'Warning', reason: 'Overridden', message: `${who}: ${outcome.message}`, action: 'SetMirrorPercent' }
+        : undefined;
     case 'invalidMirror':
       return {
         type: 'Warning',

@@ -43,6 +43,7 @@ export const EVENT_REASONS = [
   'WriteFailed',
   'Braked',
   'BrakeReleased',
+  'Overridden',
 ] as const;
 export type EventReason = (typeof EVENT_REASONS)[number];
 

@@ -713,9 +713,14 @@ function setPercentObject(
   return [{ op: 'add', path, value: { value: percent } }];
 }
 
+/** Why a route is paused: the pause annotation, the global brake, or a Flagger / Argo Rollouts canary. */
+export type PauseSource = 'annotation' | 'brake' | 'flagger' | 'argo-rollouts';
+
 /** Result of reading the pause annotation. */
 export interface PauseState {
   readonly paused: boolean;
+  /** Set when paused. */
+  readonly source?: PauseSource;
   /**
    * What to tell the operator besides "paused": the annotation holds something other than "true"/"false"
    * (it then counts as paused), a Flagger Canary owns the object, an Argo Rollouts canary is shifting it,
@@ -736,6 +741,7 @@ export function pauseState(vs: VirtualService): PauseState {
   if (owner !== undefined) {
     return {
       paused: true,
+      source: 'flagger',
       problem: `${vs.kind} ${vs.metadata.namespace}/${vs.metadata.name}: owned by Flagger Canary ${owner}; left to Flagger`,
     };
   }
@@ -750,6 +756,7 @@ export function pauseState(vs: VirtualService): PauseState {
     const value = (rollout as Record<string, string>)[ARGO_ROLLOUTS_CANARY_LABEL];
     return {
       paused: true,
+      source: 'argo-rollouts',
       problem: `${vs.kind} ${vs.metadata.namespace}/${vs.metadata.name}: label ${ARGO_ROLLOUTS_CANARY_LABEL}=${value}: an Argo Rollouts canary is shifting this route; left to Argo Rollouts until it ends`,
     };
   }
@@ -759,15 +766,17 @@ export function pauseState(vs: VirtualService): PauseState {
   if (value === 'true') {
     // Paused by the global brake: say so, and how it ends, rather than the generic pause message.
     const brake = vs.metadata.annotations?.[BRAKE_ANNOTATION];
-    if (brake === undefined) return { paused: true };
+    if (brake === undefined) return { paused: true, source: 'annotation' };
     return {
       paused: true,
+      source: 'brake',
       problem: `${vs.kind} ${vs.metadata.namespace}/${vs.metadata.name}: braked (annotation ${BRAKE_ANNOTATION}: ${brake.slice(0, 120)}); automation paused until "mirror-autoscaler brake --release"`,
     };
   }
   if (value === 'false' || value === '') return { paused: false };
   return {
     paused: true,
+    source: 'annotation',
     problem: `${vs.kind} ${vs.metadata.namespace}/${vs.metadata.name}: annotation ${PAUSED_ANNOTATION}: must be "true" or "false" (got ${JSON.stringify(raw)}); treated as paused`,
   };
 }

@@ -785,9 +785,9 @@ describe('decide', () => {
     expect(d.percent).toBe(0.1);
   });
 
-  it('the table covers every reason the core can give (Paused belongs to the caller)', () => {
+  it('the table covers every reason the core can give (Paused and Overridden belong to the caller)', () => {
     const covered = new Set(rows.map((r) => r.reason));
-    const missing = REASONS.filter((r) => r !== 'Paused' && !covered.has(r));
+    const missing = REASONS.filter((r) => r !== 'Paused' && r !== 'Overridden' && !covered.has(r));
     expect(missing).toEqual([]);
   });
 

@@ -3,6 +3,7 @@
  * YAML, a signal source that returns chosen readings, a fixed clock and the audit log captured.
  */
 import { Writable } from 'node:stream';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ControllerState } from '../../src/core/decide.js';
 import type { AbsentReason, SignalName } from '../../src/core/types.js';
@@ -16,6 +17,8 @@ import {
   runCycle,
   signalRequests,
 } from '../../src/daemon/cycle.js';
+import { eventForOutcome } from '../../src/daemon/outcome.js';
+import type { OverrideMemory } from '../../src/daemon/override.js';
 import {
   KubernetesRouteStore,
   PAUSED_ANNOTATION,
@@ -225,6 +228,7 @@ function withoutSystemFields(obj: JsonObject): JsonObject {
   const meta = metaOf(copy);
   delete meta.resourceVersion;
   delete meta.generation;
+  delete meta.managedFields;
   return copy;
 }
 
@@ -1180,5 +1184,137 @@ describe('runCycle on Gateway API routes', () => {
     expect(o.error).toBe(
       'listing HTTPRoutes failed: the API server serves no gateway.networking.k8s.io version this tool supports for HTTPRoute (v1, v1beta1); served: none (are the Gateway API CRDs installed?)',
     );
+  });
+});
+
+// --------------------------------------------------------------------------- someone else changes it back
+
+describe('runCycle when someone else changes back the percentage it wrote', () => {
+  /** Sets the mirror percentage as another controller would: a merge patch under its own field manager. */
+  async function otherWrites(percent: number, fieldManager: string): Promise<void> {
+    const api = server.kubeConfig().makeApiClient(CustomObjectsApi);
+    const vs = server.getVirtualService('shop', 'checkout') as { spec: { http: JsonObject[] } };
+    const http = structuredClone(vs.spec.http);
+    (http[0] as JsonObject).mirrorPercentage = { value: percent };
+    await api.patchNamespacedCustomObject(
+      {
+        group: 'networking.istio.io',
+        version: 'v1',
+        namespace: 'shop',
+        plural: 'virtualservices',
+        name: 'checkout',
+        body: { spec: { http } },
+        fieldManager,
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  const percentNow = () =>
+    (
+      (
+        server.getVirtualService('shop', 'checkout') as {
+          spec: { http: { mirrorPercentage: { value: number } }[] };
+        }
+      ).spec.http[0] as { mirrorPercentage: { value: number } }
+    ).mirrorPercentage.value;
+
+  it('backs off, doubling while the fight goes on, names the manager, and still cuts for a breach', async () => {
+    seed({ http: [MIRROR_SHAPE_ROUTES.mirrorPercentage] });
+    const states = new Map<string, ControllerState>();
+    const overrides = new Map<string, OverrideMemory>();
+    const at = (t: number, r: SignalReading) => ({ ...deps(fixed(r), states, t), overrides });
+    const first = only(await runCycle([policy()], at(T, HEADROOM), { dryRun: false }));
+    expect(first).toMatchObject({ action: 'increase', write: 'written' });
+    const ours = first.proposedPercent as number;
+
+    // A GitOps sync puts the manifest's value back.
+    await otherWrites(37.5, 'argocd-controller');
+    const patches = () => server.countRequests({ verb: 'patch', resource: 'virtualservices' });
+    const before = patches();
+    const noticed = only(await runCycle([policy()], at(T + 30_000, HEADROOM), { dryRun: false }));
+    expect(noticed).toMatchObject({
+      action: 'hold',
+      reason: 'Overridden',
+      write: 'none',
+      override: {
+        manager: 'argocd-controller',
+        found: 37.5,
+        ours,
+        count: 1,
+        fresh: true,
+        until: T + 30_000 + 300_000,
+      },
+    });
+    expect(noticed.message).toBe(
+      `the percentage this controller left (${ours}) was changed to 37.5 by argocd-controller (1 in a row): not writing this route until ${new Date(T + 330_000).toISOString()} (back-off 300s); a cut for a breach still goes through`,
+    );
+    expect(eventForOutcome(noticed)).toMatchObject({ type: 'Warning', reason: 'Overridden' });
+    // Still backing off: the same override is not counted again, and nothing is written.
+    const again = only(await runCycle([policy()], at(T + 60_000, HEADROOM), { dryRun: false }));
+    expect(again).toMatchObject({ reason: 'Overridden', override: { count: 1, fresh: false } });
+    expect(eventForOutcome(again)).toBeUndefined();
+    expect(patches()).toBe(before);
+    expect(percentNow()).toBe(37.5);
+
+    // After the back-off it manages the route again (once the value it found has settled in the window);
+    // the sync puts its value back once more: a back-off twice as long.
+    let t = T + 331_000;
+    let resumed = only(await runCycle([policy()], at(t, HEADROOM), { dryRun: false }));
+    expect(resumed.reason).not.toBe('Overridden');
+    for (let i = 0; i < 10 && resumed.write !== 'written'; i++) {
+      t += 30_000;
+      resumed = only(await runCycle([policy()], at(t, HEADROOM), { dryRun: false }));
+    }
+    expect(resumed).toMatchObject({ action: 'increase', write: 'written' });
+    await otherWrites(37.5, 'argocd-controller');
+    const second = only(await runCycle([policy()], at(t + 30_000, HEADROOM), { dryRun: false }));
+    expect(second).toMatchObject({
+      reason: 'Overridden',
+      override: { count: 2, fresh: true, until: t + 30_000 + 600_000 },
+    });
+
+    // A breach while backing off: the cut goes through.
+    const cut = only(await runCycle([policy()], at(t + 60_000, BREACH), { dryRun: false }));
+    expect(cut).toMatchObject({ action: 'decrease', reason: 'GuardrailBreached', write: 'written' });
+    expect(percentNow()).toBeLessThan(37.5);
+  });
+
+  it("a change by this controller's own field manager (the brake, another replica) is no fight", async () => {
+    seed({ http: [MIRROR_SHAPE_ROUTES.mirrorPercentage] });
+    const states = new Map<string, ControllerState>();
+    const overrides = new Map<string, OverrideMemory>();
+    await runCycle([policy()], { ...deps(fixed(HEADROOM), states, T), overrides }, { dryRun: false });
+    await otherWrites(5, 'mirror-autoscaler');
+    const o = only(
+      await runCycle(
+        [policy()],
+        { ...deps(fixed(HEADROOM), states, T + 30_000), overrides },
+        { dryRun: false },
+      ),
+    );
+    expect(o.reason).not.toBe('Overridden');
+    expect(o.override).toBeUndefined();
+    expect(overrides.size).toBe(0);
+  });
+
+  it('a change whose manager managedFields do not name is reported as unknown', async () => {
+    seed({ http: [MIRROR_SHAPE_ROUTES.mirrorPercentage] });
+    const states = new Map<string, ControllerState>();
+    const overrides = new Map<string, OverrideMemory>();
+    await runCycle([policy()], { ...deps(fixed(HEADROOM), states, T), overrides }, { dryRun: false });
+    // Written straight into the store, as by a tool that leaves managedFields as they were: stripped here.
+    const vs = server.getVirtualService('shop', 'checkout') as JsonObject & { spec: { http: JsonObject[] } };
+    (vs.spec.http[0] as JsonObject).mirrorPercentage = { value: 20 };
+    delete (vs.metadata as JsonObject).managedFields;
+    server.setVirtualService(vs);
+    const o = only(
+      await runCycle(
+        [policy()],
+        { ...deps(fixed(HEADROOM), states, T + 30_000), overrides },
+        { dryRun: false },
+      ),
+    );
+    expect(o.override).toMatchObject({ manager: 'unknown', found: 20 });
   });
 });

@@ -526,6 +526,7 @@ describe('pause and ownership on Gateway API routes', () => {
     ) as RouteObject;
     expect(pauseState(obj)).toEqual({
       paused: true,
+      source: 'annotation',
       problem:
         'HTTPRoute shop/checkout: annotation mirror-autoscaler.io/paused: must be "true" or "false" (got "yes"); treated as paused',
     });
@@ -562,6 +563,7 @@ describe('routes other controllers manage are left alone', () => {
     expect(pauseState(obj)).toEqual({ paused: false });
     expect(pauseState(labelled)).toEqual({
       paused: true,
+      source: 'argo-rollouts',
       problem:
         'HTTPRoute shop/checkout: label rollouts.argoproj.io/gatewayapi-canary=in-progress: an Argo Rollouts canary is shifting this route; left to Argo Rollouts until it ends',
     });
@@ -579,6 +581,7 @@ describe('routes other controllers manage are left alone', () => {
     ) as RouteObject;
     expect(pauseState(obj)).toEqual({
       paused: true,
+      source: 'flagger',
       problem: 'HTTPRoute shop/checkout: owned by Flagger Canary podinfo; left to Flagger',
     });
   });

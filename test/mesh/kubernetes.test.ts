@@ -77,6 +77,7 @@ function withoutWrittenFields(obj: JsonObject): JsonObject {
   const meta = copy.metadata as JsonObject;
   delete meta.resourceVersion;
   delete meta.generation;
+  delete meta.managedFields;
   delete meta.annotations;
   const http = (copy.spec as { http: JsonObject[] }).http;
   for (const route of http) {
@@ -223,7 +224,7 @@ describe('list and get', () => {
       virtualService({ http: [MIRROR_SHAPE_ROUTES.implicit], annotations: { [PAUSED_ANNOTATION]: 'true' } }),
     );
     const vs = await storeFor(server).get('shop', 'checkout');
-    expect(pauseState(vs)).toEqual({ paused: true });
+    expect(pauseState(vs)).toEqual({ paused: true, source: 'annotation' });
   });
 });
 

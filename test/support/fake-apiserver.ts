@@ -339,6 +339,79 @@ function randomSuffix(): string {
   return [...randomBytes(5)].map((b) => NAME_ALPHABET[b % NAME_ALPHABET.length]).join('');
 }
 
+/**
+ * The field manager of a write, as kube-apiserver names it: the `fieldManager` query parameter, else the
+ * user agent up to its first "/" (client-go's default), else "unknown".
+ */
+function managerOf(info: RequestInfo): string {
+  const given = info.query.fieldManager;
+  if (given !== undefined && given !== '') return given;
+  const agent = info.userAgent?.split('/')[0]?.trim();
+  return agent === undefined || agent === '' ? 'unknown' : agent;
+}
+
+/**
+ * Records a write in metadata.managedFields the way Update operations do, at the granularity of the
+ * top-level parts of the object: the writer's entry (manager, operation Update, apiVersion) gets the time
+ * and the parts it changed (`f:spec`, `f:metadata` with `f:labels` / `f:annotations`); a part changed
+ * by one manager is no longer owned by the others, and an entry left owning nothing is dropped. A client
+ * that sends managedFields itself (a test seeding a GitOps controller's write) is taken at its word.
+ */
+function trackManagedFields(
+  old: JsonObject | undefined,
+  next: JsonObject,
+  manager: string,
+  time: string,
+): void {
+  const m = meta(next);
+  const oldMeta = old === undefined ? {} : meta(old);
+  if (
+    old !== undefined &&
+    !jsonEqual(m.managedFields, oldMeta.managedFields) &&
+    m.managedFields !== undefined
+  ) {
+    return;
+  }
+  const changed: Record<string, Json> = {};
+  if (
+    !jsonEqual(old === undefined ? undefined : specPart(old), specPart(next)) &&
+    Object.keys(specPart(next)).length > 0
+  ) {
+    changed['f:spec'] = {};
+  }
+  const metaParts: Record<string, Json> = {};
+  for (const part of ['labels', 'annotations'] as const) {
+    if (!jsonEqual(oldMeta[part], m[part]) && m[part] !== undefined) metaParts[`f:${part}`] = {};
+  }
+  if (Object.keys(metaParts).length > 0) changed['f:metadata'] = metaParts;
+  if (Object.keys(changed).length === 0) return;
+  const apiVersion = typeof next.apiVersion === 'string' ? next.apiVersion : 'v1';
+  const entries = (
+    Array.isArray(oldMeta.managedFields) ? cloneJson(oldMeta.managedFields) : []
+  ) as JsonObject[];
+  const kept: JsonObject[] = [];
+  let own: JsonObject | undefined;
+  for (const e of entries) {
+    if (e.manager === manager && e.operation === 'Update') {
+      own = e;
+      continue;
+    }
+    const fields = { ...((e.fieldsV1 as JsonObject | undefined) ?? {}) };
+    if (changed['f:spec'] !== undefined) delete fields['f:spec'];
+    if (Object.keys(fields).length > 0) kept.push({ ...e, fieldsV1: fields });
+  }
+  const ownFields = { ...((own?.fieldsV1 as JsonObject | undefined) ?? {}) };
+  if (changed['f:spec'] !== undefined) ownFields['f:spec'] = {};
+  if (changed['f:metadata'] !== undefined) {
+    ownFields['f:metadata'] = {
+      ...((ownFields['f:metadata'] as JsonObject | undefined) ?? {}),
+      ...metaParts,
+    };
+  }
+  kept.push({ manager, operation: 'Update', apiVersion, time, fieldsType: 'FieldsV1', fieldsV1: ownFields });
+  m.managedFields = kept;
+}
+
 /** Everything that is not metadata or status: a change there bumps metadata.generation. */
 function specPart(obj: JsonObject): JsonObject {
   const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = obj;
@@ -934,8 +1007,9 @@ export class FakeApiServer {
   }
 
   /** Stores a new object: uid, creationTimestamp, generation, resourceVersion. */
-  private commitCreate(rt: ResourceType, obj: JsonObject, dryRun: boolean): JsonObject {
+  private commitCreate(rt: ResourceType, obj: JsonObject, dryRun: boolean, manager?: string): JsonObject {
     const m = meta(obj);
+    if (manager !== undefined) trackManagedFields(undefined, obj, manager, this.timestamp());
     if (typeof m.uid !== 'string') m.uid = randomUUID();
     if (typeof m.creationTimestamp !== 'string') m.creationTimestamp = this.timestamp();
     if (rt.custom) m.generation = 1;
@@ -959,9 +1033,11 @@ export class FakeApiServer {
     next: JsonObject,
     dryRun: boolean,
     keepGivenSystemFields = false,
+    manager?: string,
   ): JsonObject {
     const oldMeta = meta(old);
     const m = meta(next);
+    if (manager !== undefined) trackManagedFields(old, next, manager, this.timestamp());
     for (const f of ['uid', 'creationTimestamp', 'namespace', 'name'] as const) {
       if (!(keepGivenSystemFields && typeof m[f] === 'string' && f !== 'name' && f !== 'namespace')) {
         if (oldMeta[f] === undefined) delete m[f];
@@ -1533,7 +1609,7 @@ export class FakeApiServer {
     if (this.bucket(qualifiedName(rt)).has(key)) return fail(alreadyExists(rt, m.name as string));
     delete m.uid;
     delete m.creationTimestamp;
-    const stored = this.commitCreate(rt, admitted, dryRun);
+    const stored = this.commitCreate(rt, admitted, dryRun, managerOf(info));
     return new HttpAnswer(201, this.render(rt, stored, version), warningHeaders(warnings));
   }
 
@@ -1572,7 +1648,7 @@ export class FakeApiServer {
     if (isStatus(admitted)) return fail(admitted);
     return new HttpAnswer(
       200,
-      this.render(rt, this.commitUpdate(rt, old, admitted, dryRun), version),
+      this.render(rt, this.commitUpdate(rt, old, admitted, dryRun, false, managerOf(info)), version),
       warningHeaders(warnings),
     );
   }
@@ -1627,7 +1703,7 @@ export class FakeApiServer {
     if (isStatus(admitted)) return fail(admitted);
     return new HttpAnswer(
       200,
-      this.render(rt, this.commitUpdate(rt, old, admitted, dryRun), version),
+      this.render(rt, this.commitUpdate(rt, old, admitted, dryRun, false, managerOf(info)), version),
       warningHeaders(warnings),
     );
   }

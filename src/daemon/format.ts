@@ -100,6 +100,16 @@ export function planJson(o: PolicyOutcome): Record<string, unknown> {
     scrapeIntervalSource: o.scrapeInterval?.source ?? null,
     signalPreset: o.signalSource?.preset ?? null,
     reporter: o.signalSource?.reporter ?? null,
+    ...(o.pausedBy !== undefined && { pausedBy: o.pausedBy }),
+    ...(o.override !== undefined && {
+      override: {
+        manager: o.override.manager,
+        found: o.override.found,
+        ours: o.override.ours,
+        count: o.override.count,
+        until: new Date(o.override.until).toISOString(),
+      },
+    }),
     ...(o.error !== undefined && { error: o.error }),
   };
 }

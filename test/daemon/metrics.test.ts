@@ -575,3 +575,47 @@ describe('exposition', () => {
     expect(metrics.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
   });
 });
+
+describe('fights and pauses', () => {
+  it('counts each override once, by manager, and shows why a policy is paused until it is not', async () => {
+    const metrics = new DaemonMetrics({ defaultMetrics: false });
+    const override = {
+      manager: 'argocd-controller',
+      found: 10,
+      ours: 20,
+      count: 1,
+      at: T,
+      until: T + 300_000,
+      fresh: true,
+    };
+    const held = { action: 'hold', reason: 'Overridden', write: 'none' } as const;
+    metrics.recordCycle([outcome({ ...held, override })], 0.1, T);
+    metrics.recordCycle([outcome({ ...held, override: { ...override, fresh: false } })], 0.1, T + 30_000);
+    let s = await scrape(metrics);
+    expect(series(s, `${P}route_overridden_total`)).toEqual([
+      [{ policy: 'checkout', manager: 'argocd-controller' }, 1],
+    ]);
+
+    metrics.recordCycle(
+      [outcome({ action: 'hold', reason: 'Paused', write: 'none', pausedBy: 'brake' })],
+      0.1,
+      T,
+    );
+    s = await scrape(metrics);
+    expect(series(s, `${P}paused`)).toEqual([[{ policy: 'checkout', source: 'brake' }, 1]]);
+    metrics.recordCycle(
+      [outcome({ action: 'hold', reason: 'Paused', write: 'none', pausedBy: 'flagger' })],
+      0.1,
+      T,
+    );
+    s = await scrape(metrics);
+    expect(series(s, `${P}paused`)).toEqual([[{ policy: 'checkout', source: 'flagger' }, 1]]);
+    metrics.recordCycle([outcome()], 0.1, T);
+    s = await scrape(metrics);
+    expect(series(s, `${P}paused`)).toEqual([]);
+
+    metrics.forgetPolicy('checkout');
+    s = await scrape(metrics);
+    expect(series(s, `${P}route_overridden_total`)).toEqual([]);
+  });
+});

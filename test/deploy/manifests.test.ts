@@ -535,6 +535,8 @@ const HISTOGRAMS = ['mirror_autoscaler_cycle_duration_seconds'];
 const CONTRACT: Record<string, string[]> = {
   mirror_autoscaler_mirror_percent: ['policy', 'route_kind', 'route'],
   mirror_autoscaler_proposed_percent: ['policy', 'route_kind', 'route'],
+  mirror_autoscaler_route_overridden_total: ['policy', 'manager'],
+  mirror_autoscaler_paused: ['policy', 'source'],
   mirror_autoscaler_signal_value: ['policy', 'signal'],
   mirror_autoscaler_guardrail_limit: ['policy', 'signal'],
   mirror_autoscaler_scrape_interval_seconds: ['policy', 'source'],

@@ -7,14 +7,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { formatAge, register, runStatus, type StatusFlags } from '../../src/cli/status.js';
+import {
+  formatAge,
+  policyStatus,
+  register,
+  runStatus,
+  type StatusFlags,
+  stateCell,
+} from '../../src/cli/status.js';
 import type { CoreState } from '../../src/core/state.js';
 import { createLogger } from '../../src/daemon/audit.js';
 import { runCycle } from '../../src/daemon/cycle.js';
 import {
+  ARGO_ROLLOUTS_CANARY_LABEL,
+  asRouteObject,
   BRAKE_ANNOTATION,
   KubernetesRouteStore,
+  MeshError,
   PAUSED_ANNOTATION,
+  type RouteObject,
   stateAnnotation,
 } from '../../src/mesh/index.js';
 import type { SignalReading, SignalRequest, SignalSource } from '../../src/signals/index.js';
@@ -403,6 +414,73 @@ describe('status against the API server', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(new RegExp(`^status: .*${missing}`));
+  });
+});
+
+describe('policyStatus', () => {
+  const p = policy({ name: 'checkout', namespace: NS });
+  const route = (init: { percent?: number; metadata?: JsonObject; state?: CoreState }): RouteObject => {
+    const vs = mirroredVs(NS, 'checkout', init.percent ?? 20);
+    const annotations = init.state === undefined ? {} : stateAnnotation('checkout', init.state);
+    const obj = asRouteObject({
+      ...vs,
+      metadata: { ...(vs.metadata as JsonObject), resourceVersion: '7', annotations, ...init.metadata },
+    });
+    if (obj instanceof MeshError) throw obj;
+    return obj;
+  };
+
+  it.each([
+    {
+      name: 'the last change is the newest entry of the timeline, counted back from the write',
+      obj: route({ state: { ...writtenState(20, 60_000), track: [[600, 20]] } }),
+      lastChangeAt: T0 - 660_000,
+      cell: 'ok',
+    },
+    {
+      name: 'no state: the daemon has not changed this route',
+      obj: route({}),
+      lastChangeAt: null,
+      cell: 'no state yet',
+    },
+    {
+      name: 'a Flagger Canary owns it',
+      obj: route({
+        state: writtenState(20, 0),
+        metadata: {
+          ownerReferences: [
+            { apiVersion: 'flagger.app/v1beta1', kind: 'Canary', name: 'checkout', uid: 'u' },
+          ],
+        },
+      }),
+      lastChangeAt: T0,
+      cell: 'paused (Flagger Canary)',
+    },
+    {
+      name: 'an Argo Rollouts canary shifts it',
+      obj: route({ state: writtenState(20, 0), metadata: { labels: { [ARGO_ROLLOUTS_CANARY_LABEL]: 'x' } } }),
+      lastChangeAt: T0,
+      cell: 'paused (Argo Rollouts canary)',
+    },
+    {
+      name: 'a pause annotation that is neither true nor false',
+      obj: route({
+        state: writtenState(25, 0),
+        metadata: { annotations: { [PAUSED_ANNOTATION]: 'yes' } },
+      }),
+      lastChangeAt: null,
+      cell: 'paused (annotation not true/false); no state yet',
+    },
+    {
+      name: 'a cooldown that has run out is not shown',
+      obj: route({ state: writtenState(20, 0, { cooldownUntil: T0 }) }),
+      lastChangeAt: T0,
+      cell: 'ok',
+    },
+  ])('$name', ({ obj, lastChangeAt, cell }) => {
+    const s = policyStatus(p, obj, T0);
+    expect(s.lastChangeAt).toBe(lastChangeAt);
+    expect(stateCell(s, T0)).toBe(cell);
   });
 });
 

@@ -9,6 +9,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ register(program: Comman
   plan: () => import('./plan.js'),
   run: () => import('./run.js'),
   brake: () => import('./brake.js'),
+  status: () => import('./status.js'),
   backtest: () => import('./backtest.js'),
 };
 

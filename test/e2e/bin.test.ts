@@ -21,7 +21,7 @@ describe('the mirror-autoscaler bin', () => {
 
   it('runs directly and lists its commands', async () => {
     const { stdout } = await promisify(execFile)(bin, ['--help'], { timeout: 20_000 });
-    for (const command of ['simulate', 'plan', 'run', 'backtest', 'brake', 'validate']) {
+    for (const command of ['simulate', 'plan', 'run', 'backtest', 'brake', 'status', 'validate']) {
       expect(stdout).toContain(command);
     }
   });

@@ -105,7 +105,7 @@ const KUSTOMIZATION_FIELDS = new Set([
   'configMapGenerator',
   'images',
 ]);
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition']);
 /** Strategic-merge keys of the lists the patches touch (from the Kubernetes API's patchMergeKey). */
 const MERGE_KEYS: Record<string, string> = {
   containers: 'name',
@@ -786,6 +786,7 @@ describe('kustomizations', () => {
       'ClusterRole/mirror-autoscaler',
       'ClusterRoleBinding/mirror-autoscaler',
       'ConfigMap/mirror-autoscaler-policies',
+      'CustomResourceDefinition/mirrorpolicies.mirror-autoscaler.io',
       'Deployment/mirror-autoscaler',
       'Namespace/mirror-autoscaler',
       'NetworkPolicy/mirror-autoscaler',

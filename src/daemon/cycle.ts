@@ -345,10 +345,17 @@ async function evaluate(
       message: decision.message,
       mode: decision.mode,
     };
-    const fight = deps.overrides === undefined ? undefined : noticeOverride(policy, vs, current, state, deps.overrides, now);
+    const fight =
+      deps.overrides === undefined
+        ? undefined
+        : noticeOverride(policy, vs, current, state, deps.overrides, now);
     // While backing off from a fight nothing is written but a cut for a breach, and the state of a decision
     // not carried out is not kept (as in a dry run).
-    if (fight !== undefined && now < fight.until && !(decision.action === 'decrease' && decision.reason === 'GuardrailBreached')) {
+    if (
+      fight !== undefined &&
+      now < fight.until &&
+      !(decision.action === 'decrease' && decision.reason === 'GuardrailBreached')
+    ) {
       const backoff = Math.round((fight.until - fight.at) / 1000);
       if (fight.fresh) {
         log.warn(
@@ -440,7 +447,13 @@ function noticeOverride(
 ): NonNullable<PolicyOutcome['override']> | undefined {
   const found = state === undefined ? undefined : findOverride(obj, current, state);
   if (found === undefined || state === undefined) return undefined;
-  const { memory, fresh } = noteOverride(found, state, overrides.get(policy.name), now, policy.intervalSeconds);
+  const { memory, fresh } = noteOverride(
+    found,
+    state,
+    overrides.get(policy.name),
+    now,
+    policy.intervalSeconds,
+  );
   overrides.set(policy.name, memory);
   return {
     manager: memory.manager,

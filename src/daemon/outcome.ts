@@ -100,7 +100,12 @@ export function eventForOutcome(outcome: PolicyOutcome): EventSpec | undefined {
     case 'overridden':
       // Once per override, on the cycle that noticed it; the back-off that follows is in the message.
       return outcome.override?.fresh === true
-        ? { type: 'Warning', reason: 'Overridden', message: `${who}: ${outcome.message}`, action: 'SetMirrorPercent' }
+        ? {
+            type: 'Warning',
+            reason: 'Overridden',
+            message: `${who}: ${outcome.message}`,
+            action: 'SetMirrorPercent',
+          }
         : undefined;
     case 'invalidMirror':
       return {

@@ -105,7 +105,12 @@ const KUSTOMIZATION_FIELDS = new Set([
   'configMapGenerator',
   'images',
 ]);
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition']);
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+]);
 /** Strategic-merge keys of the lists the patches touch (from the Kubernetes API's patchMergeKey). */
 const MERGE_KEYS: Record<string, string> = {
   containers: 'name',

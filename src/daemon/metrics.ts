@@ -191,7 +191,7 @@ export class DaemonMetrics {
     });
     this.leader = new Gauge({
       name: name('leader'),
-      help: '1 when this replica holds the leader lease and may write, else 0.',
+      help: '1 when this replica may write: it holds the leader lease, or runs without leader election and is no dry run; else 0.',
       registers,
     });
     this.lastCycle = new Gauge({

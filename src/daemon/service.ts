@@ -121,6 +121,8 @@ export async function startService(
   metrics.setPolicies(settings.policies.length, settings.invalidPolicies);
   readiness.markPolicies(settings.policies.length);
 
+  // Without leader election this replica is the writer (unless it is a dry run): say so, as a leader would.
+  if (settings.lease === null) metrics.setLeader(!settings.dryRun);
   if (settings.lease !== null) {
     metrics.setLeader(false);
     elector = new LeaseElector(kc, {
@@ -130,6 +132,7 @@ export async function startService(
       onStartedLeading: () => {
         // Another replica may have led in between: its state, in the annotations, is newer than ours.
         daemon.states.clear();
+        daemon.overrides.clear();
         metrics.setLeader(true);
         logger.info(
           { lease: `${settings.lease?.namespace}/${settings.lease?.name}` },

@@ -16,7 +16,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ register(program: Comman
 const program = new Command()
   .name('mirror-autoscaler')
   .description(
-    'Keeps the share of live traffic that Istio mirrors to a shadow service as high as the shadow can safely take.',
+    'Keeps the share of live traffic mirrored to a shadow service (Istio VirtualService, Gateway API HTTPRoute or GRPCRoute) as high as the shadow can safely take.',
   )
   .version('0.1.0')
   .showHelpAfterError()

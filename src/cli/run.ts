@@ -152,7 +152,9 @@ export function register(program: Command): void {
   connectionOptions(
     program
       .command('run')
-      .description('Run the control loop: evaluate each policy at its interval and patch VirtualServices.'),
+      .description(
+        'Run the control loop: evaluate each policy at its interval and patch the mirror percentage of its route.',
+      ),
   )
     .option(
       '--dry-run',

@@ -683,13 +683,13 @@ async function measure(
     },
   };
   const routes: RouteStore = {
-    list: async (namespaces) => {
+    list: async (namespaces, kind) => {
       span.listFrom = Math.min(span.listFrom, performance.now());
-      const out = await store.list(namespaces);
+      const out = await store.list(namespaces, kind);
       span.listTo = Math.max(span.listTo, performance.now());
       return out;
     },
-    get: (namespace, name) => store.get(namespace, name),
+    get: (namespace, name, kind) => store.get(namespace, name, kind),
     patchPercent: async (vs, locations, percent, annotations) => {
       const t = performance.now();
       const out = await store.patchPercent(vs, locations, percent, annotations);

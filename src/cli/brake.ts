@@ -9,8 +9,11 @@ import {
   brakeVirtualService,
   describeRoute,
   KubernetesRouteStore,
+  listKey,
+  listRoutes,
   type RouteKind,
   releaseVirtualService,
+  routeId,
   type VirtualService,
 } from '../mesh/index.js';
 import { formatProblem, loadPolicyDir } from '../policy/index.js';
@@ -71,20 +74,11 @@ export async function brakeAll(
     const key = describeRoute(p.route);
     groups.set(key, [...(groups.get(key) ?? []), p]);
   }
-  // One LIST per namespace for the first read; a namespace that cannot be listed falls back to GETs, whose
-  // errors then name each VirtualService.
-  const scopes = new Map<string, { kind: RouteKind; namespace: string }>();
-  for (const p of policies) scopes.set(`${p.route.kind} ${p.route.namespace}`, p.route);
-  const listed = new Map<string, VirtualService>();
-  await Promise.all(
-    [...scopes.values()].map(({ kind, namespace }) =>
-      (kind === 'VirtualService' ? store.list([namespace]) : store.list([namespace], kind)).then(
-        (m) => {
-          for (const [k, v] of m) listed.set(`${kind} ${k}`, v);
-        },
-        () => undefined,
-      ),
-    ),
+  // One LIST per kind and namespace for the first read; a namespace that cannot be listed falls back to
+  // GETs, whose errors then name each route object.
+  const listed = await listRoutes(
+    store,
+    policies.map((p) => p.route),
   );
   const keys = [...groups.keys()].sort();
   const results: BrakeResult[] = new Array(keys.length);
@@ -94,10 +88,10 @@ export async function brakeAll(
       const key = keys[i] as string;
       const group = groups.get(key) ?? [];
       const first = group[0] as MirrorPolicy;
-      const { kind, namespace, name } = first.route;
-      const target = kind === 'VirtualService' ? { namespace, name } : { namespace, name, kind };
+      const list = listed.get(listKey(first.route));
+      const read = list?.ok ? list.m.get(routeId(first.route)) : undefined;
       const run = options.release ? releaseVirtualService : brakeVirtualService;
-      results[i] = await run(store, target, group, options, listed.get(key));
+      results[i] = await run(store, first.route, group, options, read);
     }
   };
   await Promise.all(Array.from({ length: Math.min(BRAKE_CONCURRENCY, keys.length) }, worker));

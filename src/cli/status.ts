@@ -4,16 +4,16 @@ import { parseControllerState } from '../core/state.js';
 import type { ControllerState, SignalName } from '../core/types.js';
 import { loadKubeConfig } from '../daemon/wiring.js';
 import {
-  ARGO_ROLLOUTS_CANARY_LABEL,
-  BRAKE_ANNOTATION,
   currentPercent,
   describeRoute,
-  flaggerOwner,
   KubernetesRouteStore,
+  listKey,
+  listRoutes,
   locateTarget,
   locationLabel,
   MeshError,
   PAUSED_ANNOTATION,
+  type PauseSource,
   pauseState,
   type RouteKind,
   type RouteObject,
@@ -68,20 +68,20 @@ const PAUSED_WORDS: Record<PausedBy, string> = {
   InvalidAnnotation: 'annotation not true/false',
 };
 
-/** Who paused a route that pauseState says is paused, checked in pauseState's order. */
-function pausedBy(obj: RouteObject): PausedBy {
-  if (flaggerOwner(obj) !== undefined) return 'Flagger';
-  const labels = obj.metadata.labels;
-  if (
-    typeof labels === 'object' &&
-    labels !== null &&
-    typeof (labels as Record<string, unknown>)[ARGO_ROLLOUTS_CANARY_LABEL] === 'string'
-  ) {
-    return 'ArgoRollouts';
+const PAUSED_BY_SOURCE: Record<PauseSource, PausedBy> = {
+  flagger: 'Flagger',
+  'argo-rollouts': 'ArgoRollouts',
+  brake: 'Brake',
+  annotation: 'Annotation',
+};
+
+/** Who paused a route, from pauseState's source; a pause annotation other than "true" is told apart. */
+function pausedBy(obj: RouteObject, source: PauseSource | undefined): PausedBy {
+  if (source === 'annotation') {
+    const value = (obj.metadata.annotations?.[PAUSED_ANNOTATION] ?? '').trim().toLowerCase();
+    if (value !== 'true') return 'InvalidAnnotation';
   }
-  const annotations = obj.metadata.annotations ?? {};
-  if ((annotations[PAUSED_ANNOTATION] ?? '').trim().toLowerCase() !== 'true') return 'InvalidAnnotation';
-  return annotations[BRAKE_ANNOTATION] === undefined ? 'Annotation' : 'Brake';
+  return PAUSED_BY_SOURCE[source ?? 'annotation'];
 }
 
 /** One policy as the cluster shows it: the route object and the state the daemon left on it. */
@@ -216,7 +216,7 @@ export function policyStatus(p: MirrorPolicy, obj: RouteObject | undefined, now:
   if (pause.paused) {
     out.conditions.push('Paused');
     out.paused = pause.problem ?? `annotation ${PAUSED_ANNOTATION} is "true": automation paused`;
-    out.pausedBy = pausedBy(obj);
+    out.pausedBy = pausedBy(obj, pause.source);
   }
   const state = stateOf(obj, p.name);
   if (state === undefined) {
@@ -253,9 +253,6 @@ export function policyStatus(p: MirrorPolicy, obj: RouteObject | undefined, now:
   return out;
 }
 
-/** The route objects of one kind in one namespace, or why they could not be listed. */
-type Listed = { ok: true; m: Map<string, RouteObject> } | { ok: false; err: string };
-
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -269,22 +266,14 @@ export async function statusAll(
   store: StatusStore,
   now: number,
 ): Promise<PolicyStatus[]> {
-  const scopes = new Map<string, { kind: RouteKind; namespace: string }>();
-  for (const p of policies) scopes.set(`${p.route.kind} ${p.route.namespace}`, p.route);
-  const listed = new Map<string, Listed>(
-    await Promise.all(
-      [...scopes].map(([key, { kind, namespace }]) =>
-        store.list([namespace], kind).then(
-          (m): [string, Listed] => [key, { ok: true, m }],
-          (err: unknown): [string, Listed] => [key, { ok: false, err: errorMessage(err) }],
-        ),
-      ),
-    ),
+  const listed = await listRoutes(
+    store,
+    policies.map((p) => p.route),
   );
   return [...policies]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map((p) => {
-      const list = listed.get(`${p.route.kind} ${p.route.namespace}`);
+      const list = listed.get(listKey(p.route));
       if (list === undefined || !list.ok) {
         const why = list === undefined || list.ok ? 'namespace was not listed' : list.err;
         return {

@@ -6,6 +6,8 @@ import {
   ConflictError,
   currentPercent,
   describeRoute,
+  listKey,
+  listRoutes,
   locateTarget,
   locationLabel,
   MeshError,
@@ -77,16 +79,7 @@ export interface PolicyOutcome {
    * left, how many times in a row, and until when (epoch ms) it does not write; `fresh` on the cycle that
    * noticed it.
    */
-  override?: {
-    manager: string;
-    found: number;
-    ours: number;
-    count: number;
-    /** When (epoch ms) the override was noticed. */
-    at: number;
-    until: number;
-    fresh: boolean;
-  };
+  override?: OverrideMemory & { readonly fresh: boolean };
   /** Why the route is paused, when it is: the pause annotation, the brake, or another controller owns it. */
   pausedBy?: PauseSource;
   /** written: patched; recorded: dry run; none: nothing to write; failed: write gave up. */
@@ -144,11 +137,6 @@ function objectKey(p: MirrorPolicy): string {
   return describeRoute(p.route);
 }
 
-/** Key of one LIST: a kind in a namespace. */
-function scopeKey(kind: RouteKind, namespace: string): string {
-  return `${kind} ${namespace}`;
-}
-
 function signalValues(signals: Signals, policy: MirrorPolicy): Pick<PolicyOutcome, 'signals' | 'absent'> {
   const values: Record<SignalName, number | null> = {
     cpuUtilization: null,
@@ -183,9 +171,6 @@ const QUERY_FAILED = (detail: string): SignalReading => ({
   requestRate: { kind: 'absent', reason: 'QueryFailed', detail },
 });
 
-/** The route objects of one kind in one namespace, or why they could not be listed. */
-type Listed = { ok: true; m: Map<string, RouteObject> } | { ok: false; err: string };
-
 /**
  * One evaluation of every policy: one list of route objects per kind and namespace, one batch of signal queries,
  * then a decision per policy and, unless `dryRun`, a guarded JSON Patch for every change.
@@ -197,28 +182,14 @@ export async function runCycle(
   options: { dryRun: boolean },
 ): Promise<PolicyOutcome[]> {
   const now = deps.now();
-  const scopes = new Map<string, { kind: RouteKind; namespace: string }>();
-  for (const p of policies) scopes.set(scopeKey(p.route.kind, p.route.namespace), p.route);
   // Routes first: the default production query reads the primary destination of each managed route, so
   // the signals are asked for once the routes are known (one round trip more per cycle, and the readings
   // still come from one batch).
-  const lists = await Promise.all(
-    // One LIST per kind and namespace, each on its own: a namespace the controller may not read (or a kind
-    // the cluster does not serve) fails only the policies in it, never the others.
-    [...scopes]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([key, { kind, namespace }]) =>
-        (kind === 'VirtualService'
-          ? deps.routes.list([namespace])
-          : deps.routes.list([namespace], kind)
-        ).then(
-          (m): [string, Listed] => [key, { ok: true, m }],
-          (err: unknown): [string, Listed] => [key, { ok: false, err: errorMessage(err) }],
-        ),
-      ),
+  const listed = await listRoutes(
+    deps.routes,
+    policies.map((p) => p.route),
   );
-  const listed = new Map<string, Listed>(lists);
-  const listOf = (p: MirrorPolicy) => listed.get(scopeKey(p.route.kind, p.route.namespace));
+  const listOf = (p: MirrorPolicy) => listed.get(listKey(p.route));
   const vsOf = (p: MirrorPolicy): RouteObject | undefined => {
     const list = listOf(p);
     return list?.ok ? list.m.get(routeId(p.route)) : undefined;
@@ -413,10 +384,7 @@ async function evaluate(
         // Someone else changed the object between our read and our patch: read again and decide again.
         log.debug({ attempt }, `conflict, re-reading ${policy.route.kind}`);
         try {
-          vs =
-            policy.route.kind === 'VirtualService'
-              ? await deps.routes.get(policy.route.namespace, policy.route.name)
-              : await deps.routes.get(policy.route.namespace, policy.route.name, policy.route.kind);
+          vs = await deps.routes.get(policy.route.namespace, policy.route.name, policy.route.kind);
         } catch (readErr) {
           // Report what the re-read hit (deleted, forbidden, API server down), not a generic "not found".
           const error = `re-reading ${id} after a conflict failed: ${errorMessage(readErr)}`;
@@ -445,23 +413,9 @@ function noticeOverride(
   overrides: Map<string, OverrideMemory>,
   now: number,
 ): NonNullable<PolicyOutcome['override']> | undefined {
-  const found = state === undefined ? undefined : findOverride(obj, current, state);
+  const found = findOverride(obj, current, state);
   if (found === undefined || state === undefined) return undefined;
-  const { memory, fresh } = noteOverride(
-    found,
-    state,
-    overrides.get(policy.name),
-    now,
-    policy.intervalSeconds,
-  );
-  overrides.set(policy.name, memory);
-  return {
-    manager: memory.manager,
-    found: memory.found,
-    ours: memory.ours,
-    count: memory.count,
-    at: memory.at,
-    until: memory.until,
-    fresh,
-  };
+  const noted = noteOverride(found, state, overrides.get(policy.name), now, policy.intervalSeconds);
+  overrides.set(policy.name, noted.memory);
+  return { ...noted.memory, fresh: noted.fresh };
 }

@@ -747,13 +747,10 @@ export function pauseState(vs: VirtualService): PauseState {
   }
   // Argo Rollouts' Gateway API plugin labels every route it is shifting weight on while a canary runs, and
   // writes the whole route back at each step: an edit of ours would be lost or fight it.
-  const rollout = vs.metadata.labels;
-  if (
-    typeof rollout === 'object' &&
-    rollout !== null &&
-    typeof (rollout as Record<string, unknown>)[ARGO_ROLLOUTS_CANARY_LABEL] === 'string'
-  ) {
-    const value = (rollout as Record<string, string>)[ARGO_ROLLOUTS_CANARY_LABEL];
+  const labels = vs.metadata.labels;
+  const rollout = isObject(labels) ? labels[ARGO_ROLLOUTS_CANARY_LABEL] : undefined;
+  if (typeof rollout === 'string') {
+    const value = rollout;
     return {
       paused: true,
       source: 'argo-rollouts',

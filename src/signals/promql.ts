@@ -126,6 +126,22 @@ export interface RequestMetrics {
 /** Which labels name namespace and workload in a batched query's result. */
 export type SeriesLabels = { readonly namespace: string; readonly workload: string };
 
+/** Istio's standard request metrics as the mirror target's sidecar reports them. */
+const ISTIO_METRICS: RequestMetrics = {
+  preset: 'istio',
+  reporter: 'destination',
+  requests: 'istio_requests_total',
+  buckets: 'istio_request_duration_milliseconds_bucket',
+  toMs: 1,
+  status: 'response_code',
+  labels: { namespace: 'destination_workload_namespace', workload: 'destination_workload' },
+  service: {
+    namespace: 'destination_service_namespace',
+    name: 'destination_service_name',
+    workload: 'destination_workload',
+  },
+};
+
 /**
  * The request metrics of each preset.
  *
@@ -151,34 +167,9 @@ export type SeriesLabels = { readonly namespace: string; readonly workload: stri
  *   like its Service.
  */
 export const PRESET_METRICS: Readonly<Record<SignalPreset, RequestMetrics>> = {
-  istio: {
-    preset: 'istio',
-    reporter: 'destination',
-    requests: 'istio_requests_total',
-    buckets: 'istio_request_duration_milliseconds_bucket',
-    toMs: 1,
-    status: 'response_code',
-    labels: { namespace: 'destination_workload_namespace', workload: 'destination_workload' },
-    service: {
-      namespace: 'destination_service_namespace',
-      name: 'destination_service_name',
-      workload: 'destination_workload',
-    },
-  },
-  'istio-ambient': {
-    preset: 'istio-ambient',
-    reporter: 'waypoint',
-    requests: 'istio_requests_total',
-    buckets: 'istio_request_duration_milliseconds_bucket',
-    toMs: 1,
-    status: 'response_code',
-    labels: { namespace: 'destination_workload_namespace', workload: 'destination_workload' },
-    service: {
-      namespace: 'destination_service_namespace',
-      name: 'destination_service_name',
-      workload: 'destination_workload',
-    },
-  },
+  istio: ISTIO_METRICS,
+  // The same metrics and labels, reported by waypoint proxies.
+  'istio-ambient': { ...ISTIO_METRICS, preset: 'istio-ambient', reporter: 'waypoint' },
   otel: {
     preset: 'otel',
     requests: 'http_server_request_duration_seconds_count',

@@ -849,8 +849,8 @@ describe('concurrent writes', () => {
     let now = 0;
     const perVs = new Map<string, number>();
     const store: RouteStore = {
-      list: (ns) => inner.list(ns),
-      get: (ns, name) => inner.get(ns, name),
+      list: (ns, kind) => inner.list(ns, kind),
+      get: (ns, name, kind) => inner.get(ns, name, kind),
       async patchPercent(vs, locations, percent, annotations) {
         const key = `${vs.metadata.namespace}/${vs.metadata.name}`;
         now += 1;

@@ -586,6 +586,7 @@ describe('fights and pauses', () => {
       count: 1,
       at: T,
       until: T + 300_000,
+      stateAt: T - 30_000,
       fresh: true,
     };
     const held = { action: 'hold', reason: 'Overridden', write: 'none' } as const;

@@ -11,8 +11,7 @@
  */
 import { stringify } from 'yaml';
 import { DURATION_PATTERN } from './duration.js';
-import { MAX_QUERY_LENGTH } from './query.js';
-import type { Json } from './schema.js';
+import { type Json, stringFieldSchema } from './schema.js';
 import { type Field, type ObjectField, POLICY_SPEC } from './spec.js';
 import { API_VERSION, KIND } from './types.js';
 
@@ -59,13 +58,9 @@ function fieldSchema(field: Field, path: string): JsonObject {
     case 'const':
       return { type: 'string', description, enum: [field.value] };
     case 'name':
-      return {
-        type: 'string',
-        description,
-        minLength: 1,
-        maxLength: field.rule.maxLength,
-        pattern: field.rule.pattern,
-      };
+    case 'query':
+    case 'enum':
+      return stringFieldSchema(field);
     case 'number': {
       const out: JsonObject = { type: field.integer ? 'integer' : 'number', description };
       if (field.minimum !== undefined) out.minimum = field.minimum;
@@ -86,20 +81,11 @@ function fieldSchema(field: Field, path: string): JsonObject {
         description: `${description} Prometheus duration, e.g. 30s, 2m, 1h30m.`,
         pattern: DURATION_PATTERN,
       };
-    case 'query':
-      return { type: 'string', description, minLength: 1, maxLength: MAX_QUERY_LENGTH };
     case 'ruleRef':
       return {
         description,
         'x-kubernetes-int-or-string': true,
         'x-kubernetes-validations': [ruleRefRule(field.rule.pattern)],
-      };
-    case 'enum':
-      return {
-        type: 'string',
-        description,
-        enum: [...field.values],
-        ...(field.default === undefined ? {} : { default: field.default }),
       };
   }
 }

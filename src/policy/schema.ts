@@ -7,11 +7,38 @@
  */
 import { DURATION_PATTERN } from './duration.js';
 import { MAX_QUERY_LENGTH } from './query.js';
-import type { Field } from './spec.js';
+import type { EnumField, Field, NameField, QueryField } from './spec.js';
 import { POLICY_SPEC } from './spec.js';
 
 /** A JSON value, as the schema document is one. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/**
+ * The schema of a string field held to a name rule, a PromQL template or a closed list of values: the same
+ * in the JSON Schema and in the CRD's OpenAPI schema.
+ */
+export function stringFieldSchema(field: NameField | QueryField | EnumField): { [key: string]: Json } {
+  const description = field.description;
+  switch (field.kind) {
+    case 'name':
+      return {
+        type: 'string',
+        description,
+        minLength: 1,
+        maxLength: field.rule.maxLength,
+        pattern: field.rule.pattern,
+      };
+    case 'query':
+      return { type: 'string', description, minLength: 1, maxLength: MAX_QUERY_LENGTH };
+    case 'enum':
+      return {
+        type: 'string',
+        description,
+        enum: [...field.values],
+        ...(field.default === undefined ? {} : { default: field.default }),
+      };
+  }
+}
 
 function fieldSchema(field: Field): { [key: string]: Json } {
   const description = field.description;
@@ -34,13 +61,9 @@ function fieldSchema(field: Field): { [key: string]: Json } {
     case 'const':
       return { type: 'string', description, const: field.value };
     case 'name':
-      return {
-        type: 'string',
-        description,
-        minLength: 1,
-        maxLength: field.rule.maxLength,
-        pattern: field.rule.pattern,
-      };
+    case 'query':
+    case 'enum':
+      return stringFieldSchema(field);
     case 'number': {
       const out: { [key: string]: Json } = { type: field.integer ? 'integer' : 'number', description };
       if (field.minimum !== undefined) out.minimum = field.minimum;
@@ -57,8 +80,6 @@ function fieldSchema(field: Field): { [key: string]: Json } {
         pattern: DURATION_PATTERN,
         ...(field.default === undefined ? {} : { default: field.default }),
       };
-    case 'query':
-      return { type: 'string', description, minLength: 1, maxLength: MAX_QUERY_LENGTH };
     case 'ruleRef':
       return {
         description,
@@ -66,13 +87,6 @@ function fieldSchema(field: Field): { [key: string]: Json } {
           { type: 'string', minLength: 1, maxLength: field.rule.maxLength, pattern: field.rule.pattern },
           { type: 'integer', minimum: 0 },
         ],
-      };
-    case 'enum':
-      return {
-        type: 'string',
-        description,
-        enum: [...field.values],
-        ...(field.default === undefined ? {} : { default: field.default }),
       };
   }
 }

@@ -41,15 +41,20 @@ import {
   validateBackoffPolicy,
   withRetry,
 } from './retry.js';
-import { buildRoutePatch, kindOf, type Location, ROUTE_APIS, type RouteKind } from './route.js';
+import {
+  buildRoutePatch,
+  type IstioVersion,
+  kindOf,
+  type Location,
+  ROUTE_APIS,
+  type RouteKind,
+} from './route.js';
 import type { RouteStore } from './store.js';
 import { asRouteObject, type JsonPatchOp, type RouteObject } from './virtualservice.js';
 
-export const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
-/** Served versions of the Istio networking API, in order of preference (v1 is storage from Istio 1.27). */
-export const ISTIO_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const;
-export type IstioVersion = (typeof ISTIO_VERSIONS)[number];
-export const VIRTUAL_SERVICE_PLURAL = 'virtualservices';
+export { ISTIO_VERSIONS, type IstioVersion } from './route.js';
+export const ISTIO_NETWORKING_GROUP = ROUTE_APIS.VirtualService.group;
+export const VIRTUAL_SERVICE_PLURAL = ROUTE_APIS.VirtualService.plural;
 
 export interface KubernetesRouteStoreOptions {
   /** Upper bound on one request, in milliseconds; default 10 000. */

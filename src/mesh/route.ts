@@ -24,6 +24,10 @@ import {
 } from './virtualservice.js';
 
 export const ROUTE_KINDS = ['VirtualService', 'HTTPRoute', 'GRPCRoute'] as const;
+
+/** Served versions of the Istio networking API, in order of preference (v1 is storage from Istio 1.27). */
+export const ISTIO_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const;
+export type IstioVersion = (typeof ISTIO_VERSIONS)[number];
 export type RouteKind = (typeof ROUTE_KINDS)[number];
 
 /** Where a kind of route is served: API group, versions in order of preference, plural. */
@@ -53,7 +57,7 @@ export const ROUTE_APIS: Readonly<Record<RouteKind, RouteApi>> = {
   VirtualService: api(
     'VirtualService',
     'networking.istio.io',
-    ['v1', 'v1beta1', 'v1alpha3'],
+    ISTIO_VERSIONS,
     'virtualservices',
     'is Istio installed?',
   ),

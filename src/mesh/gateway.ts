@@ -22,8 +22,6 @@ import {
 } from './virtualservice.js';
 
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
-export const GATEWAY_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute'] as const;
-export type GatewayRouteKind = (typeof GATEWAY_ROUTE_KINDS)[number];
 
 /**
  * Denominators tried, smallest first, when a percentage needs `fraction`: the first that expresses the

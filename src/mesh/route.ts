@@ -15,12 +15,11 @@ import {
 import {
   annotationOps,
   buildPercentPatch,
-  checkMirrorFields,
   type JsonPatchOp,
   locateMirrors,
   type MirrorLocation,
   type RouteObject,
-  roundPercent,
+  validPercentOrThrow,
 } from './virtualservice.js';
 
 export const ROUTE_KINDS = ['VirtualService', 'HTTPRoute', 'GRPCRoute'] as const;
@@ -185,14 +184,7 @@ export function buildRoutePatch(
   if (filters.length !== locations.length) {
     throw new MeshError('InvalidObject', id, `${obj.kind} ${id}: locations of two route kinds in one patch`);
   }
-  if (typeof newPercent !== 'number' || !Number.isFinite(newPercent) || newPercent < 0 || newPercent > 100) {
-    throw new MeshError(
-      'InvalidPercentage',
-      id,
-      `${obj.kind} ${id}: new mirror percentage must be a number between 0 and 100 (got ${String(newPercent)})`,
-    );
-  }
-  const percent = roundPercent(newPercent);
+  const percent = validPercentOrThrow(newPercent, id, obj.kind);
   const ops: JsonPatchOp[] = [
     { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata.resourceVersion },
   ];
@@ -204,9 +196,4 @@ export function buildRoutePatch(
   }
   ops.push(...annotationOps(obj, annotations));
   return ops;
-}
-
-/** Mirror fields of the whole object that its API would reject, for kinds validated as a whole (Istio). */
-export function checkRouteFields(obj: RouteObject): MeshError | undefined {
-  return kindOf(obj) === 'VirtualService' ? checkMirrorFields(obj) : undefined;
 }

@@ -570,12 +570,16 @@ export function isNoopChange(
   );
 }
 
-function validPercentOrThrow(newPercent: number, id: string): number {
+/**
+ * A percentage to write, rounded to Envoy's resolution.
+ * @throws MeshError (InvalidPercentage) when it is not a number in 0–100.
+ */
+export function validPercentOrThrow(newPercent: number, id: string, kind = 'VirtualService'): number {
   if (typeof newPercent !== 'number' || !Number.isFinite(newPercent) || newPercent < 0 || newPercent > 100) {
     throw new MeshError(
       'InvalidPercentage',
       id,
-      `VirtualService ${id}: new mirror percentage must be a number between 0 and 100 (got ${show(newPercent)})`,
+      `${kind} ${id}: new mirror percentage must be a number between 0 and 100 (got ${show(newPercent)})`,
     );
   }
   return roundPercent(newPercent);

@@ -360,23 +360,27 @@ export function locateMirrorFilter(obj: unknown, sel: FilterSelector): FilterLoc
   ];
 }
 
-/** The smallest of FRACTION_DENOMINATORS that expresses `percent` exactly (at 0.0001 % resolution). */
-export function fractionDenominator(percent: number): number {
-  for (const d of FRACTION_DENOMINATORS) {
-    const n = (percent * d) / 100;
-    if (Math.abs(n - Math.round(n)) < 1e-6) return d;
-  }
-  return 1_000_000;
-}
+type Fraction = { numerator: number; denominator: number };
 
 /** `{numerator, denominator}` for `percent` over `denominator`, when that denominator expresses it exactly. */
-function exactFraction(
-  percent: number,
-  denominator: number,
-): { numerator: number; denominator: number } | undefined {
+function exactFraction(percent: number, denominator: number): Fraction | undefined {
   const n = (percent * denominator) / 100;
   const numerator = Math.round(n);
   return Math.abs(n - numerator) < 1e-6 ? { numerator, denominator } : undefined;
+}
+
+/** `percent` over the smallest of FRACTION_DENOMINATORS that expresses it (at 0.0001 % resolution). */
+function finestFraction(percent: number): Fraction {
+  for (const d of FRACTION_DENOMINATORS) {
+    const f = exactFraction(percent, d);
+    if (f !== undefined) return f;
+  }
+  return { numerator: Math.round(percent * 10_000), denominator: 1_000_000 };
+}
+
+/** The smallest of FRACTION_DENOMINATORS that expresses `percent` exactly (at 0.0001 % resolution). */
+export function fractionDenominator(percent: number): number {
+  return finestFraction(percent).denominator;
 }
 
 /**
@@ -388,22 +392,11 @@ function exactFraction(
 export function filterValue(
   l: Pick<FilterLocation, 'form' | 'denominator'>,
   percent: number,
-): { percent: number } | { fraction: { numerator: number; denominator: number } } {
+): { percent: number } | { fraction: Fraction } {
   if (l.form === 'fraction') {
-    const own = exactFraction(percent, l.denominator ?? 100);
-    return {
-      fraction:
-        own ??
-        (exactFraction(percent, fractionDenominator(percent)) as { numerator: number; denominator: number }),
-    };
+    return { fraction: exactFraction(percent, l.denominator ?? 100) ?? finestFraction(percent) };
   }
-  if (Number.isInteger(percent)) return { percent };
-  return {
-    fraction: exactFraction(percent, fractionDenominator(percent)) as {
-      numerator: number;
-      denominator: number;
-    },
-  };
+  return Number.isInteger(percent) ? { percent } : { fraction: finestFraction(percent) };
 }
 
 function get(root: unknown, pointer: string): unknown {

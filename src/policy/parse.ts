@@ -19,6 +19,7 @@ import { SIGNAL_NAMES, type SignalName } from '../core/types.js';
 import type { BackendTarget } from '../mesh/gateway.js';
 import { ROUTE_KINDS, type RouteRef } from '../mesh/route.js';
 import { formatDuration, parseDuration } from './duration.js';
+import { matchesRule } from './names.js';
 import { checkQueryTemplate } from './query.js';
 import { type Field, type ObjectField, POLICY_SPEC } from './spec.js';
 import {
@@ -410,20 +411,13 @@ class Checker {
         return seconds;
       }
       case 'ruleRef': {
-        if (isScalar(node) && typeof node.value === 'number') {
-          const v = node.value;
-          if (!Number.isInteger(v) || v < 0 || v > 1_000_000) {
-            this.report(pos, path, `must be ${field.rule.describe} (got ${describe(node)})`);
-            return undefined;
-          }
-          return v;
-        }
-        if (!isScalar(node) || typeof node.value !== 'string' || node.value === '') {
-          this.report(pos, path, `must be ${field.rule.describe} (got ${describe(node)})`);
-          return undefined;
-        }
-        const value = node.value;
-        if (value.length > field.rule.maxLength || !new RegExp(field.rule.pattern).test(value)) {
+        // A rule's index (an integer >= 0) or its name (held to the rule's pattern): one message for both.
+        const value = isScalar(node) ? node.value : undefined;
+        const ok =
+          typeof value === 'number'
+            ? Number.isInteger(value) && value >= 0 && value <= 1_000_000
+            : typeof value === 'string' && matchesRule(value, field.rule);
+        if (!ok) {
           this.report(pos, path, `must be ${field.rule.describe} (got ${describe(node)})`);
           return undefined;
         }
